@@ -1,0 +1,1 @@
+"""Billingo API v3: client, validation model, field mapping, Dagster assets."""

@@ -1,0 +1,126 @@
+"""Billingo field mapping: raw document JSON -> warehouse rows, as DuckDB SQL.
+
+Each document is parsed once with ``json_transform`` into the typed struct ``STRUCTURE``
+(money stays VARCHAR there and is cast to DECIMAL from its exact JSON text); the column
+expressions below read that struct as ``d`` (documents) and ``it`` (one line).
+Notes applied: ``""`` -> NULL; ``document_partner`` with a fallback to the deprecated
+``partner``; ``paid_date`` only when paid or partially paid (the API sends today otherwise);
+totals are taken as sent, never recomputed (Billingo rounds per line).
+"""
+
+from __future__ import annotations
+
+from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.warehouse.schema import MONEY, RATE
+
+_S = "VARCHAR"
+_ADDRESS = {"country_code": _S, "post_code": _S, "city": _S, "address": _S}
+_PARTNER = {
+    "id": _S, "name": _S, "address": _ADDRESS, "emails": [_S], "taxcode": _S,
+    "iban": _S, "swift": _S, "account_number": _S,
+}  # fmt: skip
+STRUCTURE = {
+    "id": "BIGINT", "invoice_number": _S, "type": _S, "correction_type": _S,
+    "cancelled": "BOOLEAN", "block_id": _S, "payment_status": _S, "payment_method": _S,
+    "gross_total": _S, "currency": _S, "conversion_rate": _S, "invoice_date": _S,
+    "fulfillment_date": _S, "due_date": _S, "paid_date": _S,
+    "organization": {
+        "name": _S, "tax_number": _S,
+        "bank_account": {"account_number": _S, "account_number_iban": _S, "swift": _S},
+    },
+    "document_partner": _PARTNER, "partner": _PARTNER, "electronic": "BOOLEAN",
+    "comment": _S, "language": _S, "online_szamla_status": _S,
+    "summary": {"net_amount": _S, "vat_amount": _S},
+    "items": [{
+        "product_id": _S, "name": _S, "net_unit_amount": _S, "quantity": _S, "unit": _S,
+        "net_amount": _S, "gross_amount": _S, "vat": _S, "vat_amount": _S,
+        "entitlement": _S, "comment": _S,
+    }],
+}  # fmt: skip
+
+
+def _text(expr: str) -> str:
+    return f"nullif({expr}, '')"
+
+
+def _cast(expr: str, sql_type: str) -> str:
+    return f"CAST(nullif({expr}, '') AS {sql_type})"
+
+
+_PAID = "lower(nullif(d.payment_status, '')) IN ('paid', 'partially_paid')"
+_P = "coalesce(d.document_partner, d.partner)"
+
+# warehouse column -> SQL over d (the parsed document); bookkeeping columns are added by the loader
+INVOICE_COLUMNS: dict[str, str] = {
+    "invoice_id": "d.id",
+    "invoice_number": _text("d.invoice_number"),
+    "type": _text("d.type"),
+    "correction_type": _text("d.correction_type"),
+    "cancelled": "d.cancelled",
+    "block_id": _cast("d.block_id", "BIGINT"),
+    "payment_status": "lower(nullif(d.payment_status, ''))",
+    "payment_status_raw": _text("d.payment_status"),
+    "payment_method": "lower(nullif(d.payment_method, ''))",
+    "payment_method_raw": _text("d.payment_method"),
+    "currency": _text("d.currency"),
+    "conversion_rate": _cast("d.conversion_rate", RATE),
+    "net_total": _cast("d.summary.net_amount", MONEY),
+    "vat_total": _cast("d.summary.vat_amount", MONEY),
+    "gross_total": _cast("d.gross_total", MONEY),
+    "invoice_date": _cast("d.invoice_date", "DATE"),
+    "fulfillment_date": _cast("d.fulfillment_date", "DATE"),
+    "due_date": _cast("d.due_date", "DATE"),
+    "paid_date": f"CASE WHEN {_PAID} THEN {_cast('d.paid_date', 'DATE')} END",
+    "organization_name": _text("d.organization.name"),
+    "organization_tax_number": _text("d.organization.tax_number"),
+    "organization_bank_account_number": _text("d.organization.bank_account.account_number"),
+    "organization_bank_account_iban": _text("d.organization.bank_account.account_number_iban"),
+    "organization_swift": _text("d.organization.bank_account.swift"),
+    "partner_id": _cast(f"{_P}.id", "BIGINT"),
+    "partner_name": _text(f"{_P}.name"),
+    "partner_tax_number": _text(f"{_P}.taxcode"),
+    "partner_iban": _text(f"{_P}.iban"),
+    "partner_swift": _text(f"{_P}.swift"),
+    "partner_account_number": _text(f"{_P}.account_number"),
+    "partner_country_code": _text(f"{_P}.address.country_code"),
+    "partner_post_code": _text(f"{_P}.address.post_code"),
+    "partner_city": _text(f"{_P}.address.city"),
+    "partner_address": _text(f"{_P}.address.address"),
+    "partner_email": _text(f"{_P}.emails[1]"),
+    "comment": _text("d.comment"),
+    "online_szamla_status": _text("d.online_szamla_status"),
+    "language": _text("d.language"),
+    "electronic": "d.electronic",
+    "item_count": "coalesce(len(d.items), 0)",
+}
+
+# warehouse column -> SQL over it (one element of d.items) and line_no (1-based)
+ITEM_COLUMNS: dict[str, str] = {
+    "line_no": "line_no",
+    "product_id": _cast("it.product_id", "BIGINT"),
+    "name": _text("it.name"),
+    "quantity": _cast("it.quantity", MONEY),
+    "unit": _text("it.unit"),
+    "net_unit_price": _cast("it.net_unit_amount", MONEY),
+    "net_amount": _cast("it.net_amount", MONEY),
+    "vat_amount": _cast("it.vat_amount", MONEY),
+    "gross_amount": _cast("it.gross_amount", MONEY),
+    "vat": _text("it.vat"),
+    "entitlement": _text("it.entitlement"),
+    "comment": _text("it.comment"),
+}
+
+# the part of a payload that changes without the document changing (notes P5): paid_date
+# is "today" on every unpaid document, so it is left out of the content hash.
+VOLATILE_PATCH_SQL = (
+    "CASE WHEN lower(coalesce(doc->>'$.payment_status', '')) IN ('paid', 'partially_paid') "
+    "THEN doc ELSE json_merge_patch(doc, '{\"paid_date\": null}') END"
+)
+
+MAPPING = SourceMapping(
+    source="billingo",
+    structure=STRUCTURE,
+    invoice_columns=INVOICE_COLUMNS,
+    item_columns=ITEM_COLUMNS,
+    volatile_patch_sql=VOLATILE_PATCH_SQL,
+)

@@ -1,0 +1,40 @@
+"""The ``invoice-pipeline`` command line."""
+
+import os
+import sys
+
+import click
+
+from invoice_pipeline.cli.demo import demo
+from invoice_pipeline.cli.emulator import emulator
+from invoice_pipeline.cli.errors import EXPECTED_ERRORS
+from invoice_pipeline.cli.settings import secret_key, settings
+from invoice_pipeline.cli.sync import sync
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Billingo and BillX invoices into a DuckDB warehouse, through Dagster."""
+
+
+for command in (settings, secret_key, sync, emulator, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point: expected errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EXPECTED_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # a bug: still one line unless asked for the traceback
+        if os.environ.get("INVOICE_PIPELINE_DEBUG"):
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (INVOICE_PIPELINE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)

@@ -1,0 +1,15 @@
+"""Errors that are the user's input or environment, reported in one line."""
+
+from invoice_pipeline.crypto import SecretKeyError
+from invoice_pipeline.orchestration.run import NothingToSyncError
+from invoice_pipeline.settings_store import SettingsError
+from invoice_pipeline.sync.log import SyncAlreadyRunningError
+from invoice_pipeline.warehouse import WarehouseBusyError
+
+EXPECTED_ERRORS = (
+    SecretKeyError,
+    SettingsError,
+    NothingToSyncError,
+    SyncAlreadyRunningError,
+    WarehouseBusyError,
+)

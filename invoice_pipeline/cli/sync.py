@@ -1,0 +1,38 @@
+"""``sync``: run the Dagster sync job in process and print the seed's result shape."""
+
+import sys
+
+import click
+
+from invoice_pipeline import config, settings_store
+from invoice_pipeline.cli.output import print_json, print_table
+from invoice_pipeline.orchestration.run import run_sync
+from invoice_pipeline.warehouse import Warehouse
+
+RESULT_COLUMNS = [
+    "company_id", "source", "status", "invoices_processed", "invoices_created",
+    "invoices_updated", "invoices_skipped", "items_extracted", "api_calls",
+    "duration_seconds", "errors",
+]  # fmt: skip
+
+
+@click.command()
+@click.option("--company", "company_id", type=click.IntRange(min=1), help="One company (default: all active).")
+@click.option("--source", type=click.Choice(settings_store.SOURCES), help="One source (default: all configured).")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON list of results.")
+def sync(company_id: int | None, source: str | None, as_json: bool) -> None:
+    """Full sync (MANUAL). Exit 0 when every sync COMPLETED, 1 otherwise."""
+    results = run_sync(Warehouse(config.db_path()), company_id=company_id, source=source)
+    if as_json:
+        print_json(results)
+    else:
+        print_table(results, RESULT_COLUMNS)
+        for r in results:
+            for err in r["errors"][:10]:
+                click.echo(f"  company {r['company_id']} {r['source']}: {_describe(err)}", err=True)
+    sys.exit(0 if results and all(r["status"] == "COMPLETED" for r in results) else 1)
+
+
+def _describe(err: dict) -> str:
+    where = f"invoice {err.get('invoice_id')} ({err.get('invoice_number')}): " if err.get("invoice_id") else ""
+    return where + str(err.get("error"))

@@ -1,0 +1,67 @@
+"""Running the sync job in process, as the CLI (and later the HTTP API) does."""
+
+import os
+from typing import Any
+
+import dagster as dg
+
+from invoice_pipeline import settings_store
+from invoice_pipeline.partitions import SYNC_TYPE_TAG, register_companies
+from invoice_pipeline.sync import log
+from invoice_pipeline.sync.service import SOURCES
+from invoice_pipeline.warehouse import Warehouse
+
+
+class NothingToSyncError(ValueError):
+    """No active settings match the requested company and source."""
+
+
+def _instance() -> dg.DagsterInstance:
+    """The persistent instance when DAGSTER_HOME is set (runs show in the UI), else ephemeral."""
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def sync_targets(
+    wh: Warehouse, company_id: int | None, source: str | None
+) -> dict[int, list[str]]:
+    """Company -> the sources to sync, from the active settings."""
+    targets: dict[int, list[str]] = {}
+    for s in settings_store.list_settings(wh, company_id=company_id, source=source):
+        if s.is_active:
+            targets.setdefault(s.company_id, []).append(s.source)
+    if not targets:
+        which = f"company {company_id}" if company_id is not None else "any company"
+        what = f"{source} " if source else ""
+        raise NothingToSyncError(f"{which} has no active {what}settings to sync")
+    return targets
+
+
+def run_sync(
+    wh: Warehouse,
+    *,
+    company_id: int | None = None,
+    source: str | None = None,
+    sync_type: str = log.MANUAL,
+) -> list[dict[str, Any]]:
+    """Run ``sync_job`` once per company (its sources only); returns the seed's result shape
+    per company and source."""
+    from invoice_pipeline.definitions import defs  # imported late: reads the environment
+
+    targets = sync_targets(wh, company_id, source)
+    instance = _instance()
+    register_companies(instance, [str(c) for c in targets])
+    job = defs.resolve_job_def("sync_job")
+    results: list[dict[str, Any]] = []
+    for company, sources in sorted(targets.items()):
+        selection = [dg.AssetKey(f"{s}_documents") for s in sources if s in SOURCES]
+        selection += [dg.AssetKey("invoices"), dg.AssetKey("invoice_items"), dg.AssetKey("sync_logs")]
+        outcome = job.execute_in_process(
+            partition_key=str(company),
+            instance=instance,
+            tags={SYNC_TYPE_TAG: sync_type},
+            asset_selection=selection,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        results.extend(log.results_for_run(wh, outcome.run_id))
+    return results

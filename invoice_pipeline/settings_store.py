@@ -1,0 +1,141 @@
+"""Per-company, per-source settings: name, encrypted API key, base URL, active flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from invoice_pipeline import config, crypto
+from invoice_pipeline.warehouse import Warehouse
+
+SOURCES = ("billingo", "billx")
+
+
+class SettingsError(ValueError):
+    """Bad settings input or a missing configuration."""
+
+
+@dataclass(frozen=True)
+class CompanySettings:
+    company_id: int
+    source: str
+    company_name: str
+    has_api_key: bool
+    base_url: str | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    last_sync_time: datetime | None
+
+    @property
+    def effective_base_url(self) -> str:
+        return self.base_url or config.default_base_url(self.source)
+
+    def public_dict(self) -> dict[str, object]:
+        """What may be shown: never the key, only whether there is one."""
+        return {
+            "company": self.company_id,
+            "source": self.source,
+            "company_name": self.company_name,
+            "has_api_key": self.has_api_key,
+            "base_url": self.effective_base_url,
+            "is_active": self.is_active,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "last_sync_time": self.last_sync_time.isoformat() if self.last_sync_time else None,
+        }
+
+
+_COLUMNS = (
+    "company_id, source, company_name, api_key_encrypted IS NOT NULL, base_url, is_active, "
+    "created_at, updated_at, last_sync_time"
+)
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise SettingsError(f"unknown source {source!r}: expected one of {', '.join(SOURCES)}")
+
+
+def upsert(
+    wh: Warehouse,
+    *,
+    company_id: int,
+    source: str,
+    company_name: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    is_active: bool | None = None,
+) -> tuple[CompanySettings, bool]:
+    """Create or update one company's settings for one source; returns (settings, created)."""
+    _check_source(source)
+    if company_id <= 0:
+        raise SettingsError(f"company id must be a positive integer, got {company_id}")
+    if api_key is not None and not api_key.strip():
+        raise SettingsError("the API key is empty")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise SettingsError(f"base URL must start with http:// or https://, got {base_url!r}")
+    token = crypto.encrypt(api_key.strip()) if api_key is not None else None
+    with wh.write() as con:
+        exists = con.execute(
+            "SELECT 1 FROM company_settings WHERE company_id = ? AND source = ?",
+            [company_id, source],
+        ).fetchone()
+        if exists is None:
+            if not company_name:
+                raise SettingsError(f"company {company_id} is new: --name is required")
+            con.execute(
+                "INSERT INTO company_settings VALUES (?, ?, ?, ?, ?, ?, now(), now(), NULL)",
+                [company_id, source, company_name, token, base_url, True if is_active is None else is_active],
+            )
+        else:
+            con.execute(
+                """UPDATE company_settings SET
+                       company_name = coalesce(?, company_name),
+                       api_key_encrypted = coalesce(?, api_key_encrypted),
+                       base_url = coalesce(?, base_url),
+                       is_active = coalesce(?, is_active),
+                       updated_at = now()
+                   WHERE company_id = ? AND source = ?""",
+                [company_name, token, base_url, is_active, company_id, source],
+            )
+        row = con.execute(
+            f"SELECT {_COLUMNS} FROM company_settings WHERE company_id = ? AND source = ?",
+            [company_id, source],
+        ).fetchone()
+    assert row is not None
+    return CompanySettings(*row), exists is None
+
+
+def list_settings(
+    wh: Warehouse, *, company_id: int | None = None, source: str | None = None
+) -> list[CompanySettings]:
+    where, params = ["TRUE"], []
+    if company_id is not None:
+        where.append("company_id = ?")
+        params.append(company_id)
+    if source is not None:
+        _check_source(source)
+        where.append("source = ?")
+        params.append(source)
+    with wh.read() as con:
+        rows = con.execute(
+            f"SELECT {_COLUMNS} FROM company_settings WHERE {' AND '.join(where)} "
+            "ORDER BY company_id, source",
+            params,
+        ).fetchall()
+    return [CompanySettings(*r) for r in rows]
+
+
+def api_key(wh: Warehouse, company_id: int, source: str) -> str:
+    """The decrypted API key, for the source client only."""
+    with wh.read() as con:
+        row = con.execute(
+            "SELECT api_key_encrypted FROM company_settings WHERE company_id = ? AND source = ?",
+            [company_id, source],
+        ).fetchone()
+    if row is None:
+        raise SettingsError(f"company {company_id} has no {source} settings")
+    if row[0] is None:
+        raise SettingsError(f"company {company_id} has no {source} API key")
+    return crypto.decrypt(row[0], what=f"company {company_id} ({source})")

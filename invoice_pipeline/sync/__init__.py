@@ -1,0 +1,1 @@
+"""Source-independent sync machinery: validated pages -> raw_documents -> invoices/items."""

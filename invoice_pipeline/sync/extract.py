@@ -1,0 +1,75 @@
+"""The extraction loop shared by every source: pages -> deduplicated batches -> raw_documents.
+
+Writing a batch runs in a worker thread while the next pages are fetched and validated
+(DuckDB releases the GIL), so a sync costs little more than fetching its pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from invoice_pipeline.sync import log
+from invoice_pipeline.sync.loader import RawCounts, load_raw_batch
+from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.sync.pages import ValidatedPage
+from invoice_pipeline.warehouse import Warehouse
+
+BATCH_DOCUMENTS = 10_000
+
+
+def extract(
+    wh: Warehouse,
+    mapping: SourceMapping,
+    company_id: int,
+    log_id: int,
+    pages: Iterable[ValidatedPage],
+    api_calls: Callable[[], int],
+    metrics: log.SyncMetrics,
+    batch_documents: int = BATCH_DOCUMENTS,
+) -> None:
+    """Load every valid, first-seen document of ``pages``; ``metrics`` is filled in as it goes
+    and stored in the sync log with every batch."""
+    seen: set[int] = set()
+    rejected_seen: set[int] = set()
+    totals = RawCounts()
+    batch: list[ValidatedPage] = []
+    excluded: list[list[int]] = []
+    batch_size = 0
+
+    def write(pages_: list[ValidatedPage], excluded_: list[list[int]]) -> None:
+        with wh.write() as con:
+            totals.add(load_raw_batch(con, mapping, company_id, pages_, excluded_))
+            metrics.invoices_created = totals.created
+            metrics.invoices_updated = totals.updated
+            metrics.invoices_skipped = totals.skipped
+            metrics.invoices_processed = totals.created + totals.updated + totals.skipped
+            metrics.api_calls_made = api_calls()
+            log.record(con, log_id, metrics)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-writer") as pool:
+        pending: Future[None] | None = None
+        for page in pages:
+            skip: list[int] = []
+            for index, doc_id in enumerate(page.ids):
+                if index in page.rejected:
+                    skip.append(index)
+                    if doc_id is None or doc_id not in rejected_seen:
+                        metrics.errors.append(page.rejected[index])
+                    if doc_id is not None:
+                        rejected_seen.add(doc_id)
+                elif doc_id is None or doc_id in seen:
+                    skip.append(index)
+                else:
+                    seen.add(doc_id)
+            batch.append(page)
+            excluded.append(skip)
+            batch_size += len(page.ids) - len(skip)
+            if batch_size >= batch_documents:
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(write, batch, excluded)
+                batch, excluded, batch_size = [], [], 0
+        if pending is not None:
+            pending.result()
+        write(batch, excluded)  # the rest, and the final api call count

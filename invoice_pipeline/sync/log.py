@@ -1,0 +1,179 @@
+"""The sync log: one row per company, source and sync, RUNNING until it ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from invoice_pipeline.warehouse import Warehouse
+
+MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"
+RUNNING, COMPLETED, PARTIAL, FAILED = "RUNNING", "COMPLETED", "PARTIAL", "FAILED"
+SYNC_TYPES = (MANUAL, AUTOMATIC)
+STATUSES = (RUNNING, COMPLETED, PARTIAL, FAILED)
+
+
+@dataclass
+class SyncMetrics:
+    invoices_processed: int = 0
+    invoices_created: int = 0
+    invoices_updated: int = 0
+    invoices_skipped: int = 0
+    items_extracted: int = 0
+    api_calls_made: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SyncAlreadyRunningError(RuntimeError):
+    """Another live process is syncing the same company and source."""
+
+
+_HOST = socket.gethostname()
+_ACTIVE: set[int] = set()  # sync log ids RUNNING in this process
+
+
+def _alive(host: str | None, pid: int | None, log_id: int) -> bool:
+    if host != _HOST or pid is None:
+        return False
+    if pid == os.getpid():
+        return log_id in _ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start(
+    wh: Warehouse, *, company_id: int, source: str, sync_type: str, run_id: str | None
+) -> int:
+    """Open a RUNNING sync log, after closing as FAILED any earlier one whose process is gone.
+
+    Refuses when a live process is already syncing this company and source. The check and
+    the insert share one write transaction, so two syncs starting together cannot both pass.
+    """
+    with wh.write() as con:
+        running = con.execute(
+            "SELECT id, host, pid, run_id FROM sync_logs "
+            "WHERE company_id = ? AND source = ? AND status = 'RUNNING'",
+            [company_id, source],
+        ).fetchall()
+        for log_id, host, pid, other_run in running:
+            if _alive(host, pid, log_id):
+                raise SyncAlreadyRunningError(
+                    f"a {source} sync of company {company_id} is already running "
+                    f"(run {other_run}, pid {pid}); try again when it has finished"
+                )
+            finish(con, log_id, failure="the sync was interrupted: its process ended")
+        row = con.execute(
+            """
+            INSERT INTO sync_logs
+                (id, company_id, source, sync_type, status, started_at, run_id, host, pid)
+            VALUES (nextval('sync_log_ids'), ?, ?, ?, 'RUNNING', now(), ?, ?, ?) RETURNING id
+            """,
+            [company_id, source, sync_type, run_id, _HOST, os.getpid()],
+        ).fetchone()
+    assert row is not None
+    _ACTIVE.add(int(row[0]))
+    return int(row[0])
+
+
+def record(con: duckdb.DuckDBPyConnection, log_id: int, metrics: SyncMetrics) -> None:
+    """Store the metrics so far (the row stays RUNNING)."""
+    con.execute(
+        """
+        UPDATE sync_logs SET invoices_processed = ?, invoices_created = ?, invoices_updated = ?,
+            invoices_skipped = ?, items_extracted = ?, api_calls_made = ?, errors = ?
+        WHERE id = ?
+        """,
+        [
+            metrics.invoices_processed,
+            metrics.invoices_created,
+            metrics.invoices_updated,
+            metrics.invoices_skipped,
+            metrics.items_extracted,
+            metrics.api_calls_made,
+            json.dumps(metrics.errors, ensure_ascii=False),
+            log_id,
+        ],
+    )
+
+
+def finish(con: duckdb.DuckDBPyConnection, log_id: int, failure: str | None = None) -> str:
+    """Close a RUNNING sync: FAILED with ``failure``, else PARTIAL if any document was
+    rejected, else COMPLETED. Returns the final status."""
+    _ACTIVE.discard(log_id)
+    if failure is not None:
+        con.execute(
+            """
+            UPDATE sync_logs SET status = 'FAILED', completed_at = now(),
+                sync_duration_seconds = epoch(now() - started_at),
+                errors = json_array_append(errors, ?)
+            WHERE id = ? AND status = 'RUNNING'
+            """,
+            [json.dumps({"invoice_id": None, "invoice_number": None, "error": failure}), log_id],
+        )
+    else:
+        con.execute(
+            """
+            UPDATE sync_logs SET
+                status = CASE WHEN json_array_length(errors) > 0 THEN 'PARTIAL' ELSE 'COMPLETED' END,
+                completed_at = now(), sync_duration_seconds = epoch(now() - started_at)
+            WHERE id = ? AND status = 'RUNNING'
+            """,
+            [log_id],
+        )
+        con.execute(
+            """
+            UPDATE company_settings SET last_sync_time = l.completed_at
+            FROM sync_logs l
+            WHERE l.id = ? AND company_settings.company_id = l.company_id
+              AND company_settings.source = l.source
+            """,
+            [log_id],
+        )
+    row = con.execute("SELECT status FROM sync_logs WHERE id = ?", [log_id]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def fail(wh: Warehouse, log_id: int, reason: str) -> None:
+    with wh.write() as con:
+        finish(con, log_id, failure=reason)
+
+
+def results_for_run(wh: Warehouse, run_id: str) -> list[dict[str, Any]]:
+    """The seed's sync result shape for every sync log of one Dagster run."""
+    with wh.read() as con:
+        rows = con.execute(
+            """
+            SELECT company_id, source, status, invoices_processed, invoices_created,
+                   invoices_updated, invoices_skipped, items_extracted, api_calls_made,
+                   sync_duration_seconds, errors
+            FROM sync_logs WHERE run_id = ? ORDER BY company_id, source
+            """,
+            [run_id],
+        ).fetchall()
+    return [
+        {
+            "company_id": r[0],
+            "source": r[1],
+            "status": r[2],
+            "invoices_processed": r[3],
+            "invoices_created": r[4],
+            "invoices_updated": r[5],
+            "invoices_skipped": r[6],
+            "items_extracted": r[7],
+            "api_calls": r[8],
+            "duration_seconds": round(r[9], 3) if r[9] is not None else None,
+            "errors": json.loads(r[10]),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,32 @@
+"""What a source client hands the loader: one fetched page, validated document by document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ValidatedPage:
+    """A page as received plus what validation decided about each document in it.
+
+    ``ids[i]`` is the id of ``data[i]`` (None when it has none); ``rejected`` maps an index to
+    its sync-log error ``{invoice_id, invoice_number, error}``. The body is kept as bytes so
+    the loader stores documents exactly as received.
+    """
+
+    body: bytes
+    ids: list[int | None]
+    rejected: dict[int, dict[str, Any]] = field(default_factory=dict)
+    total: int | None = None
+    last_page: int | None = None
+    data_path: str = "$.data"
+
+
+def format_validation_error(errors: list[dict[str, Any]]) -> str:
+    """One short line from pydantic errors of one document: the field path and the reason."""
+    union_tags = {"decimal", "literal['']", "date", "int", "bool", "str", "none", "list", "dict"}
+    preferred = [e for e in errors if e.get("type") != "literal_error"] or errors
+    first = preferred[0]
+    path = ".".join(str(p) for p in first.get("loc", ()) if str(p) not in union_tags)
+    return f"{path}: {first.get('msg', 'invalid')}" if path else str(first.get("msg", "invalid"))

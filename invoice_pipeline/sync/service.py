@@ -1,0 +1,137 @@
+"""One sync step per source and company, as the Dagster assets run it.
+
+The registry ``SOURCES`` is the only place that knows which sources exist: each entry
+gives the field mapping and how to open a client and walk its document pages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from invoice_pipeline import settings_store
+from invoice_pipeline.billingo.client import BillingoClient
+from invoice_pipeline.billingo.mapping import MAPPING as BILLINGO_MAPPING
+from invoice_pipeline.http import RetryPolicy
+from invoice_pipeline.sync import log
+from invoice_pipeline.sync.extract import extract
+from invoice_pipeline.sync.loader import normalize_pending
+from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.sync.pages import ValidatedPage
+from invoice_pipeline.warehouse import Warehouse
+
+
+class SourceClient(Protocol):
+    @property
+    def api_calls(self) -> int: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    display: str
+    mapping: SourceMapping
+    open_client: Callable[[int, str, str, RetryPolicy], SourceClient]
+    pages: Callable[[SourceClient], Iterator[ValidatedPage]]
+
+
+def _billingo_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillingoClient:
+    return BillingoClient(company_id=company_id, api_key=key, base_url=url, policy=policy)
+
+
+SOURCES: dict[str, Source] = {
+    "billingo": Source(
+        name="billingo",
+        display="Billingo",
+        mapping=BILLINGO_MAPPING,
+        open_client=_billingo_client,
+        pages=lambda client: client.document_pages(),  # type: ignore[attr-defined]
+    ),
+}
+
+
+@dataclass
+class ExtractOutcome:
+    log_id: int
+    metrics: log.SyncMetrics
+    seconds: float
+    failure: str | None = None
+
+
+def extract_company(
+    wh: Warehouse,
+    source: Source,
+    company_id: int,
+    *,
+    run_id: str | None,
+    sync_type: str,
+    policy: RetryPolicy,
+) -> ExtractOutcome | None:
+    """Fetch, validate and store one company's documents; None when the source is not set up.
+
+    Any failure closes the sync log as FAILED with a one-line reason and is returned (not
+    raised), so the caller decides how the run reports it.
+    """
+    configured = settings_store.list_settings(wh, company_id=company_id, source=source.name)
+    if not configured or not configured[0].is_active:
+        return None
+    started = time.monotonic()
+    log_id = log.start(wh, company_id=company_id, source=source.name, sync_type=sync_type, run_id=run_id)
+    metrics = log.SyncMetrics()
+    client: SourceClient | None = None
+    try:
+        key = settings_store.api_key(wh, company_id, source.name)
+        client = source.open_client(company_id, key, configured[0].effective_base_url, policy)
+        del key
+        extract(
+            wh,
+            source.mapping,
+            company_id,
+            log_id,
+            source.pages(client),
+            lambda: client.api_calls if client else 0,
+            metrics,
+        )
+    except Exception as exc:  # every failure becomes a FAILED sync with its reason
+        reason = str(exc) or type(exc).__name__
+        metrics.api_calls_made = client.api_calls if client else metrics.api_calls_made
+        with wh.write() as con:
+            log.record(con, log_id, metrics)
+            log.finish(con, log_id, failure=reason)
+        return ExtractOutcome(log_id, metrics, time.monotonic() - started, failure=reason)
+    finally:
+        if client is not None:
+            client.close()
+    return ExtractOutcome(log_id, metrics, time.monotonic() - started)
+
+
+def normalize_company(wh: Warehouse, company_id: int, run_id: str | None) -> dict[str, tuple[int, int]]:
+    """Normalize every pending raw document of the company in one transaction; the lines
+    written count as ``items_extracted`` of this run's sync logs."""
+    counts: dict[str, tuple[int, int]] = {}
+    with wh.write() as con:
+        for source in SOURCES.values():
+            counts[source.name] = normalize_pending(con, source.mapping, company_id)
+            if run_id is not None:
+                con.execute(
+                    "UPDATE sync_logs SET items_extracted = ? "
+                    "WHERE run_id = ? AND company_id = ? AND source = ? AND status = 'RUNNING'",
+                    [counts[source.name][1], run_id, company_id, source.name],
+                )
+    return counts
+
+
+def finish_run(wh: Warehouse, company_id: int, run_id: str, failure: str | None = None) -> list[str]:
+    """Close this run's RUNNING sync logs of the company; returns their final statuses."""
+    with wh.write() as con:
+        ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM sync_logs WHERE run_id = ? AND company_id = ? AND status = 'RUNNING'",
+                [run_id, company_id],
+            ).fetchall()
+        ]
+        return [log.finish(con, log_id, failure=failure) for log_id in ids]

@@ -1,0 +1,93 @@
+"""Connections to the DuckDB warehouse, with one writer at a time across processes.
+
+DuckDB allows one read-write process or many read-only ones. Every write goes through
+``Warehouse.write()``, which holds an exclusive ``flock`` on ``<db>.lock`` for the length of
+one transaction, so concurrent syncs (threads or processes) queue instead of failing on
+DuckDB's own file lock. Readers take a shared lock for the length of a read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from invoice_pipeline.warehouse.schema import ensure_schema
+
+
+class WarehouseBusyError(RuntimeError):
+    """The warehouse lock could not be taken in time."""
+
+
+class Warehouse:
+    def __init__(self, path: Path | str, lock_timeout_s: float = 600.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self._schema_ready = False
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + self.lock_timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseBusyError(
+                            f"the warehouse {self.path} stayed locked by another writer "
+                            f"for {self.lock_timeout_s:.0f} s"
+                        ) from None
+                    time.sleep(0.02)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(self.path), read_only=read_only)
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction under the exclusive lock: committed on success, else rolled back."""
+        with self._locked(fcntl.LOCK_EX):
+            con = self._connect(read_only=False)
+            try:
+                if not self._schema_ready:
+                    ensure_schema(con)
+                    self._schema_ready = True
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            finally:
+                con.close()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection under the shared lock (writers wait until it closes)."""
+        if not self.path.exists():
+            with self.write():
+                pass
+        with self._locked(fcntl.LOCK_SH):
+            con = self._connect(read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()

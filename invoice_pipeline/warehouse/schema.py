@@ -1,0 +1,153 @@
+"""The warehouse schema: every table, created and migrated idempotently.
+
+Natural keys are (source, company_id, <source id>). There are no PRIMARY KEY constraints
+on the large tables: uniqueness is enforced by the MERGE statements that load them (and
+checked by asset checks), which keeps bulk loads fast.
+Money is DECIMAL(18,4) (exact, room for unit prices with more than 2 decimals), rates are
+DECIMAL(18,6), dates are DATE, timestamps TIMESTAMPTZ (stored as UTC instants).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+MONEY = "DECIMAL(18,4)"
+RATE = "DECIMAL(18,6)"
+
+TABLES: dict[str, str] = {
+    "company_settings": """
+        company_id        INTEGER NOT NULL,
+        source            VARCHAR NOT NULL,
+        company_name      VARCHAR NOT NULL,
+        api_key_encrypted VARCHAR,
+        base_url          VARCHAR,
+        is_active         BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at        TIMESTAMPTZ NOT NULL,
+        updated_at        TIMESTAMPTZ NOT NULL,
+        last_sync_time    TIMESTAMPTZ,
+        PRIMARY KEY (company_id, source)
+    """,
+    "raw_documents": """
+        source          VARCHAR NOT NULL,
+        company_id      INTEGER NOT NULL,
+        document_id     BIGINT NOT NULL,
+        payload         JSON NOT NULL,
+        content_hash    VARCHAR NOT NULL,
+        normalized_hash VARCHAR,
+        first_seen_at   TIMESTAMPTZ NOT NULL,
+        last_changed_at TIMESTAMPTZ NOT NULL
+    """,
+    "invoices": f"""
+        source                 VARCHAR NOT NULL,
+        company_id             INTEGER NOT NULL,
+        invoice_id             BIGINT NOT NULL,
+        invoice_number         VARCHAR,
+        type                   VARCHAR,
+        correction_type        VARCHAR,
+        cancelled              BOOLEAN,
+        block_id               BIGINT,
+        payment_status         VARCHAR,
+        payment_status_raw     VARCHAR,
+        payment_method         VARCHAR,
+        payment_method_raw     VARCHAR,
+        currency               VARCHAR,
+        conversion_rate        {RATE},
+        net_total              {MONEY},
+        vat_total              {MONEY},
+        gross_total            {MONEY},
+        invoice_date           DATE,
+        fulfillment_date       DATE,
+        due_date               DATE,
+        paid_date              DATE,
+        organization_name      VARCHAR,
+        organization_tax_number VARCHAR,
+        organization_bank_account_number VARCHAR,
+        organization_bank_account_iban VARCHAR,
+        organization_swift     VARCHAR,
+        partner_id             BIGINT,
+        partner_name           VARCHAR,
+        partner_tax_number     VARCHAR,
+        partner_iban           VARCHAR,
+        partner_swift          VARCHAR,
+        partner_account_number VARCHAR,
+        partner_country_code   VARCHAR,
+        partner_post_code      VARCHAR,
+        partner_city           VARCHAR,
+        partner_address        VARCHAR,
+        partner_email          VARCHAR,
+        comment                VARCHAR,
+        online_szamla_status   VARCHAR,
+        language               VARCHAR,
+        electronic             BOOLEAN,
+        item_count             INTEGER NOT NULL,
+        content_hash           VARCHAR NOT NULL,
+        first_seen_at          TIMESTAMPTZ NOT NULL,
+        last_changed_at        TIMESTAMPTZ NOT NULL
+    """,
+    "invoice_items": f"""
+        source          VARCHAR NOT NULL,
+        company_id      INTEGER NOT NULL,
+        invoice_id      BIGINT NOT NULL,
+        line_no         INTEGER NOT NULL,
+        product_id      BIGINT,
+        name            VARCHAR,
+        quantity        {MONEY},
+        unit            VARCHAR,
+        net_unit_price  {MONEY},
+        net_amount      {MONEY},
+        vat_amount      {MONEY},
+        gross_amount    {MONEY},
+        vat             VARCHAR,
+        entitlement     VARCHAR,
+        comment         VARCHAR
+    """,
+    "sync_logs": """
+        id                    BIGINT NOT NULL PRIMARY KEY,
+        company_id            INTEGER NOT NULL,
+        source                VARCHAR NOT NULL,
+        sync_type             VARCHAR NOT NULL,
+        mode                  VARCHAR NOT NULL DEFAULT 'full',
+        status                VARCHAR NOT NULL,
+        invoices_processed    INTEGER NOT NULL DEFAULT 0,
+        invoices_created      INTEGER NOT NULL DEFAULT 0,
+        invoices_updated      INTEGER NOT NULL DEFAULT 0,
+        invoices_skipped      INTEGER NOT NULL DEFAULT 0,
+        items_extracted       INTEGER NOT NULL DEFAULT 0,
+        api_calls_made        INTEGER NOT NULL DEFAULT 0,
+        sync_duration_seconds DOUBLE,
+        started_at            TIMESTAMPTZ NOT NULL,
+        completed_at          TIMESTAMPTZ,
+        errors                JSON NOT NULL DEFAULT '[]',
+        run_id                VARCHAR,
+        host                  VARCHAR,
+        pid                   INTEGER
+    """,
+    "schema_meta": """
+        version INTEGER NOT NULL
+    """,
+}
+
+SEQUENCES = ["CREATE SEQUENCE IF NOT EXISTS sync_log_ids START 1"]
+
+# Later schema versions append (version, [statements]) here; each runs once, in order.
+MIGRATIONS: list[tuple[int, list[str]]] = []
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table, sequence and index if missing, then run pending migrations."""
+    for statement in SEQUENCES:
+        con.execute(statement)
+    for name, columns in TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+    row = con.execute("SELECT max(version) FROM schema_meta").fetchone()
+    current = row[0] if row and row[0] is not None else None
+    if current is None:
+        con.execute("INSERT INTO schema_meta VALUES (?)", [SCHEMA_VERSION])
+        return
+    for version, statements in MIGRATIONS:
+        if version > current:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("UPDATE schema_meta SET version = ?", [version])
