@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import pickle
@@ -13,7 +14,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,7 +53,10 @@ class Reply:
 
 
 def js(obj: Any, status: int = 200, **headers: str) -> Reply:
-    hdrs = {"Content-Type": "application/json", **{k.replace("_", "-"): v for k, v in headers.items()}}
+    hdrs = {
+        "Content-Type": "application/json",
+        **{k.replace("_", "-"): v for k, v in headers.items()},
+    }
     return Reply(status, json.dumps(obj).encode(), hdrs)
 
 
@@ -112,7 +116,12 @@ class ScriptedServer:
         parts = urlsplit(handler.path)
         with self._lock:
             self.requests.append(
-                Seen(parts.path, dict(parse_qsl(parts.query)), dict(handler.headers), time.monotonic())
+                Seen(
+                    parts.path,
+                    dict(parse_qsl(parts.query)),
+                    dict(handler.headers),
+                    time.monotonic(),
+                )
             )
             if self.script:
                 return self.script.pop(0)
@@ -238,7 +247,9 @@ def test_429_retry_after_seconds_is_honoured_up_to_max_wait(
         elapsed = time.monotonic() - started
     assert 0.29 <= elapsed < 0.9  # Retry-After 1 s capped at max_wait_s 0.3; backoff is 1 ms
     assert client.api_calls == 2
-    assert caplog.messages == ["Billingo 429 on /documents page=3 for company 4, retry 1/3 in 0.3 s"]
+    assert caplog.messages == [
+        "Billingo 429 on /documents page=3 for company 4, retry 1/3 in 0.3 s"
+    ]
     assert caplog.records[0].levelno == logging.WARNING
 
 
@@ -255,21 +266,21 @@ def test_429_retry_after_http_date_is_honoured(serve: Any) -> None:
 def test_429_without_retry_after_backs_off_exponentially(serve: Any) -> None:
     too_many = js({"error": {"message": "Too many requests"}}, 429)
     server = serve(too_many, too_many, too_many, OK)
-    policy = RetryPolicy(**{**FAST.__dict__, "backoff_base_s": 0.05})
+    policy = replace(FAST, backoff_base_s=0.05)
     with client_for(server, policy) as client:
         started = time.monotonic()
         client.get("/documents")
         elapsed = time.monotonic() - started
     assert elapsed >= 0.05 + 0.1 + 0.2 - 0.005
     assert client.api_calls == 4
-    gaps = [b.at - a.at for a, b in zip(server.requests, server.requests[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(server.requests)]
     assert gaps[0] < gaps[1] < gaps[2]
 
 
 def test_429_exhausted_raises_rate_limited(serve: Any) -> None:
     too_many = js({"error": {"message": "Too many requests"}}, 429, Retry_After="0")
     server = serve(too_many, too_many, too_many)
-    with client_for(server, RetryPolicy(**{**FAST.__dict__, "retries": 2})) as client:
+    with client_for(server, replace(FAST, retries=2)) as client:
         error = fail(client, "/documents")
     assert isinstance(error, RateLimitedError)
     assert str(error) == "Billingo kept rate-limiting company 4 after 2 retries"
@@ -293,8 +304,14 @@ def test_persistent_500_raises_server_error_with_trace_id(serve: Any) -> None:
     with client_for(server) as client:
         error = fail(client, "/documents")
     assert isinstance(error, ServerError)
-    assert str(error) == "Billingo server error 500 for company 4: Internal failure (trace id abc-123)"
-    assert (error.status, error.trace_id, error.server_message) == (500, "abc-123", "Internal failure")
+    assert (
+        str(error) == "Billingo server error 500 for company 4: Internal failure (trace id abc-123)"
+    )
+    assert (error.status, error.trace_id, error.server_message) == (
+        500,
+        "abc-123",
+        "Internal failure",
+    )
     assert client.api_calls == 4
     assert len(server.requests) == 4
 
@@ -302,7 +319,7 @@ def test_persistent_500_raises_server_error_with_trace_id(serve: Any) -> None:
 def test_server_error_without_trace_id_has_no_parenthesis(serve: Any) -> None:
     page = "<html>\n<body><h1>502 Bad Gateway</h1>\n</body></html>"
     server = serve(html(page, 502))
-    with client_for(server, RetryPolicy(**{**FAST.__dict__, "retries": 0})) as client:
+    with client_for(server, replace(FAST, retries=0)) as client:
         error = fail(client, "/documents")
     assert str(error) == (
         "Billingo server error 502 for company 4: "
@@ -316,7 +333,7 @@ def test_server_error_without_trace_id_has_no_parenthesis(serve: Any) -> None:
 
 def test_timeout_then_success(serve: Any) -> None:
     server = serve(Reply(body=b"{}", delay_s=0.5), OK)
-    with client_for(server, RetryPolicy(**{**FAST.__dict__, "timeout_s": 0.1})) as client:
+    with client_for(server, replace(FAST, timeout_s=0.1)) as client:
         assert client.get("/documents") == {"ok": True}
         assert client.api_calls == 2
 
@@ -324,7 +341,7 @@ def test_timeout_then_success(serve: Any) -> None:
 def test_persistent_timeout_raises_transport_error(serve: Any) -> None:
     slow = Reply(body=b"{}", delay_s=0.4)
     server = serve(slow, slow)
-    policy = RetryPolicy(**{**FAST.__dict__, "timeout_s": 0.1, "retries": 1})
+    policy = replace(FAST, timeout_s=0.1, retries=1)
     with client_for(server, policy) as client:
         error = fail(client, "/documents")
     assert isinstance(error, TransportError)
@@ -349,7 +366,7 @@ def test_incomplete_body_then_success(serve: Any) -> None:
 
 def test_connection_refused_raises_transport_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/v3"
-    with client_for(url, RetryPolicy(**{**FAST.__dict__, "retries": 1})) as client:
+    with client_for(url, replace(FAST, retries=1)) as client:
         error = fail(client, "/documents")
     assert isinstance(error, TransportError)
     assert str(error).startswith("could not reach Billingo for company 4: ConnectError: ")
@@ -383,7 +400,7 @@ def test_html_200_page_then_success(serve: Any) -> None:
 def test_persistent_malformed_names_path_and_params(serve: Any) -> None:
     page = html("<html><body>Maintenance</body></html>")
     server = serve(page, page)
-    with client_for(server, RetryPolicy(**{**FAST.__dict__, "retries": 1})) as client:
+    with client_for(server, replace(FAST, retries=1)) as client:
         error = fail(client, "/documents", {"page": 3, "per_page": 100}, json.loads)
     assert isinstance(error, MalformedResponseError)
     assert str(error).startswith(
@@ -467,7 +484,7 @@ def test_errors_pickle_round_trip() -> None:
 
 def test_pacing_spaces_request_starts(serve: Any) -> None:
     server = serve(*[OK] * 5)
-    policy = RetryPolicy(**{**FAST.__dict__, "requests_per_minute": 600})
+    policy = replace(FAST, requests_per_minute=600)
     with client_for(server, policy) as client:
         started = time.monotonic()
         for _ in range(5):
@@ -478,9 +495,12 @@ def test_pacing_spaces_request_starts(serve: Any) -> None:
 
 def test_pacing_is_shared_by_clients_with_the_same_key(serve: Any) -> None:
     server = serve(*[OK] * 6)
-    policy = RetryPolicy(**{**FAST.__dict__, "requests_per_minute": 600})
+    policy = replace(FAST, requests_per_minute=600)
     key = uuid.uuid4().hex
-    with client_for(server, policy, pacing_key=key) as a, client_for(server, policy, pacing_key=key) as b:
+    with (
+        client_for(server, policy, pacing_key=key) as a,
+        client_for(server, policy, pacing_key=key) as b,
+    ):
         started = time.monotonic()
         for _ in range(3):
             a.get("/documents")
@@ -490,7 +510,7 @@ def test_pacing_is_shared_by_clients_with_the_same_key(serve: Any) -> None:
 
 def test_pacing_keys_are_independent(serve: Any) -> None:
     server = serve(*[OK] * 4)
-    policy = RetryPolicy(**{**FAST.__dict__, "requests_per_minute": 120})  # 0.5 s apart
+    policy = replace(FAST, requests_per_minute=120)  # 0.5 s apart
     with client_for(server, policy) as a, client_for(server, policy) as b:
         started = time.monotonic()
         for _ in range(2):
@@ -501,7 +521,7 @@ def test_pacing_keys_are_independent(serve: Any) -> None:
 
 def test_pacing_is_thread_safe(serve: Any) -> None:
     server = serve(*[OK] * 8)
-    policy = RetryPolicy(**{**FAST.__dict__, "requests_per_minute": 1200})  # 0.05 s apart
+    policy = replace(FAST, requests_per_minute=1200)  # 0.05 s apart
     with client_for(server, policy) as client:
 
         def work() -> None:
@@ -517,7 +537,7 @@ def test_pacing_is_thread_safe(serve: Any) -> None:
         assert time.monotonic() - started >= 0.34  # 8 starts, 7 intervals
         assert client.api_calls == 8
     times = sorted(seen.at for seen in server.requests)
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.03
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.03
 
 
 # --------------------------------------------------------------------------- policy
@@ -621,7 +641,7 @@ def test_api_key_never_leaks(serve: Any, caplog: pytest.LogCaptureFixture) -> No
         js({"ok": True}),
     )
     caplog.set_level(logging.DEBUG)
-    policy = RetryPolicy(**{**FAST.__dict__, "retries": 1, "timeout_s": 0.1})
+    policy = replace(FAST, retries=1, timeout_s=0.1)
     expected = [
         AuthError,
         SubscriptionError,
