@@ -14,7 +14,11 @@ from invoice_pipeline.resources import SourceApiResource, WarehouseResource
 
 
 def _db_path() -> str | dg.EnvVar:
-    return dg.EnvVar("INVOICE_PIPELINE_DB") if os.environ.get("INVOICE_PIPELINE_DB") else str(config.db_path())
+    return (
+        dg.EnvVar("INVOICE_PIPELINE_DB")
+        if os.environ.get("INVOICE_PIPELINE_DB")
+        else str(config.db_path())
+    )
 
 
 defs = dg.Definitions(
@@ -23,6 +27,6 @@ defs = dg.Definitions(
     schedules=[nightly_sync],
     resources={
         "warehouse": WarehouseResource(db_path=_db_path()),
-        "source_api": SourceApiResource(),
+        "source_api": SourceApiResource.from_env(),
     },
 )

@@ -12,7 +12,9 @@ from invoice_pipeline.warehouse import Warehouse
 DEMO_COMPANIES = [(4, "IT Cardigan Kft.", 282, 4), (7, "MEDKA Kft.", 1500, 7)]
 
 
-def run_demo(say: Callable[[str], None], show: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+def run_demo(
+    say: Callable[[str], None], show: Callable[[list[dict[str, Any]]], None]
+) -> list[dict[str, Any]]:
     if crypto.ensure_key_file():
         say(f"created a local secret key in {config.key_file()} (mode 0600) to encrypt API keys")
     wh = Warehouse(config.db_path())
@@ -33,12 +35,17 @@ def run_demo(say: Callable[[str], None], show: Callable[[list[dict[str, Any]]], 
         first = keys[DEMO_COMPANIES[0][0]]
         docs = emu.documents(first)
         open_doc = next(d for d in docs if d["payment_status"] in ("outstanding", "expired"))
-        to_cancel = next(d for d in docs if d["type"] == "invoice" and not d["cancelled"] and d["id"] != open_doc["id"])
+        to_cancel = next(
+            d
+            for d in docs
+            if d["type"] == "invoice" and not d["cancelled"] and d["id"] != open_doc["id"]
+        )
         emu.pay(first, open_doc["id"])
         emu.cancel(first, to_cancel["id"])
         emu.add_document(first)
         say(
-            f"\n2. in Billingo, company {DEMO_COMPANIES[0][0]}: {open_doc['invoice_number']} is paid, "
+            f"\n2. in Billingo, company {DEMO_COMPANIES[0][0]}: "
+            f"{open_doc['invoice_number']} is paid, "
             f"{to_cancel['invoice_number']} is cancelled (a new cancellation document), "
             "one new invoice; then sync again"
         )

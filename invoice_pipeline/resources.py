@@ -1,6 +1,5 @@
 """Dagster resources: the warehouse and the per-source API settings (retry/pacing policy)."""
 
-
 import dagster as dg
 
 from invoice_pipeline.http import RetryPolicy
@@ -24,11 +23,27 @@ class SourceApiResource(dg.ConfigurableResource):
 
     retries: int = 3
     requests_per_minute: float = 300.0  # 0 turns client-side pacing off
+    backoff_base_s: float = 0.5
+    max_wait_s: float = 60.0
     timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> "SourceApiResource":
+        """Defaults overridden by the INVOICE_PIPELINE_HTTP_* variables (see RetryPolicy)."""
+        p = RetryPolicy.from_env()
+        return cls(
+            retries=p.retries,
+            requests_per_minute=p.requests_per_minute or 0.0,
+            backoff_base_s=p.backoff_base_s,
+            max_wait_s=p.max_wait_s,
+            timeout_s=p.timeout_s,
+        )
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(
             retries=self.retries,
             requests_per_minute=self.requests_per_minute or None,
+            backoff_base_s=self.backoff_base_s,
+            max_wait_s=self.max_wait_s,
             timeout_s=self.timeout_s,
         )

@@ -36,5 +36,8 @@ def main() -> None:
     except Exception as exc:  # a bug: still one line unless asked for the traceback
         if os.environ.get("INVOICE_PIPELINE_DEBUG"):
             raise
-        click.echo(f"error: {type(exc).__name__}: {exc} (INVOICE_PIPELINE_DEBUG=1 shows the traceback)", err=True)
+        click.echo(
+            f"error: {type(exc).__name__}: {exc} (INVOICE_PIPELINE_DEBUG=1 shows the traceback)",
+            err=True,
+        )
         sys.exit(1)

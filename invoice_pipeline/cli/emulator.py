@@ -9,14 +9,29 @@ def emulator() -> None:
 
 
 @emulator.command("billingo")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 = a free port.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 = a free port."
+)
 @click.option("--docs", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--rate-limit", type=click.IntRange(min=1), default=None, help="Requests per minute per key.")
-@click.option("--api-key", default="demo-billingo-key", show_default=True, help="The key clients must send.")
-def billingo(port: int, docs: int, seed: int, latency_ms: int, rate_limit: int | None, api_key: str) -> None:
+@click.option(
+    "--rate-limit", type=click.IntRange(min=1), default=None, help="Requests per minute per key."
+)
+@click.option(
+    "--api-key", default="demo-billingo-key", show_default=True, help="The key clients must send."
+)
+def billingo(
+    port: int, docs: int, seed: int, latency_ms: int, rate_limit: int | None, api_key: str
+) -> None:
     """Serve N deterministic documents until interrupted."""
     from invoice_pipeline.emulators.billingo import serve_billingo
 
-    serve_billingo(port=port, docs=docs, seed=seed, latency_ms=latency_ms, rate_limit=rate_limit, api_key=api_key)
+    serve_billingo(
+        port=port,
+        docs=docs,
+        seed=seed,
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        api_key=api_key,
+    )

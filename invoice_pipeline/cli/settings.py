@@ -22,7 +22,9 @@ def settings() -> None:
 @click.option("--name", "company_name", help="Company name (required for a new company).")
 @click.option("--source", type=_SOURCE, default="billingo", show_default=True)
 @click.option("--api-key-stdin", is_flag=True, help="Read the API key from standard input.")
-@click.option("--base-url", help="API base URL (default: the source's env var, else the public API).")
+@click.option(
+    "--base-url", help="API base URL (default: the source's env var, else the public API)."
+)
 @click.option("--active/--inactive", "is_active", default=None, help="Sync this company or not.")
 def set_settings(
     company_id: int,
@@ -62,7 +64,18 @@ def list_settings(as_json: bool) -> None:
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["company", "source", "company_name", "has_api_key", "is_active", "base_url", "last_sync_time"])
+        print_table(
+            rows,
+            [
+                "company",
+                "source",
+                "company_name",
+                "has_api_key",
+                "is_active",
+                "base_url",
+                "last_sync_time",
+            ],
+        )
 
 
 @click.group("secret-key")

@@ -17,8 +17,14 @@ RESULT_COLUMNS = [
 
 
 @click.command()
-@click.option("--company", "company_id", type=click.IntRange(min=1), help="One company (default: all active).")
-@click.option("--source", type=click.Choice(settings_store.SOURCES), help="One source (default: all configured).")
+@click.option(
+    "--company", "company_id", type=click.IntRange(min=1), help="One company (default: all active)."
+)
+@click.option(
+    "--source",
+    type=click.Choice(settings_store.SOURCES),
+    help="One source (default: all configured).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON list of results.")
 def sync(company_id: int | None, source: str | None, as_json: bool) -> None:
     """Full sync (MANUAL). Exit 0 when every sync COMPLETED, 1 otherwise."""
@@ -34,5 +40,9 @@ def sync(company_id: int | None, source: str | None, as_json: bool) -> None:
 
 
 def _describe(err: dict) -> str:
-    where = f"invoice {err.get('invoice_id')} ({err.get('invoice_number')}): " if err.get("invoice_id") else ""
+    where = (
+        f"invoice {err.get('invoice_id')} ({err.get('invoice_number')}): "
+        if err.get("invoice_id")
+        else ""
+    )
     return where + str(err.get("error"))

@@ -1,9 +1,12 @@
 """The sync job and its schedule."""
 
-
 import dagster as dg
 
-from invoice_pipeline.partitions import SYNC_TYPE_TAG, active_company_keys, companies, register_companies
+from invoice_pipeline.partitions import (
+    SYNC_TYPE_TAG,
+    active_company_keys,
+    register_companies,
+)
 from invoice_pipeline.resources import WarehouseResource
 from invoice_pipeline.sync import log
 
@@ -11,7 +14,6 @@ from invoice_pipeline.sync import log
 sync_job = dg.define_asset_job(
     "sync_job",
     selection=dg.AssetSelection.all(),
-    partitions_def=companies,
     executor_def=dg.in_process_executor,
     description="Full sync of one company (partition): every configured source, then the sync log.",
 )
@@ -30,8 +32,14 @@ def nightly_sync(context: dg.ScheduleEvaluationContext, warehouse: WarehouseReso
     if not keys:
         return dg.SkipReason("no active company settings")
     register_companies(context.instance, keys)
-    stamp = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M") if context.scheduled_execution_time else "now"
+    stamp = (
+        context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
+        if context.scheduled_execution_time
+        else "now"
+    )
     return [
-        dg.RunRequest(run_key=f"{stamp}:{key}", partition_key=key, tags={SYNC_TYPE_TAG: log.AUTOMATIC})
+        dg.RunRequest(
+            run_key=f"{stamp}:{key}", partition_key=key, tags={SYNC_TYPE_TAG: log.AUTOMATIC}
+        )
         for key in keys
     ]

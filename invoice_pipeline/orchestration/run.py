@@ -18,12 +18,14 @@ class NothingToSyncError(ValueError):
 
 def _instance() -> dg.DagsterInstance:
     """The persistent instance when DAGSTER_HOME is set (runs show in the UI), else ephemeral."""
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
 
 
-def sync_targets(
-    wh: Warehouse, company_id: int | None, source: str | None
-) -> dict[int, list[str]]:
+def sync_targets(wh: Warehouse, company_id: int | None, source: str | None) -> dict[int, list[str]]:
     """Company -> the sources to sync, from the active settings."""
     targets: dict[int, list[str]] = {}
     for s in settings_store.list_settings(wh, company_id=company_id, source=source):
@@ -54,7 +56,11 @@ def run_sync(
     results: list[dict[str, Any]] = []
     for company, sources in sorted(targets.items()):
         selection = [dg.AssetKey(f"{s}_documents") for s in sources if s in SOURCES]
-        selection += [dg.AssetKey("invoices"), dg.AssetKey("invoice_items"), dg.AssetKey("sync_logs")]
+        selection += [
+            dg.AssetKey("invoices"),
+            dg.AssetKey("invoice_items"),
+            dg.AssetKey("sync_logs"),
+        ]
         outcome = job.execute_in_process(
             partition_key=str(company),
             instance=instance,

@@ -1,6 +1,5 @@
 """The per-source extraction asset, built once per source from the registry."""
 
-
 import dagster as dg
 
 from invoice_pipeline.partitions import SYNC_TYPE_TAG, companies

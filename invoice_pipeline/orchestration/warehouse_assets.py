@@ -1,6 +1,5 @@
 """The normalized tables (both sources) and the sync log, per company partition."""
 
-
 import dagster as dg
 
 from invoice_pipeline.partitions import companies
@@ -13,7 +12,9 @@ DOCUMENT_ASSETS = [dg.AssetKey(f"{name}_documents") for name in SOURCES]
 
 def _company_rows(warehouse: WarehouseResource, table: str, company_id: int) -> int:
     with warehouse.get().read() as con:
-        row = con.execute(f"SELECT count(*) FROM {table} WHERE company_id = ?", [company_id]).fetchone()
+        row = con.execute(
+            f"SELECT count(*) FROM {table} WHERE company_id = ?", [company_id]
+        ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -50,7 +51,9 @@ def normalized_tables(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     try:
         counts = normalize_company(warehouse.get(), company_id, context.run_id)
     except Exception as exc:
-        finish_run(warehouse.get(), company_id, context.run_id, failure=f"normalization failed: {exc}")
+        finish_run(
+            warehouse.get(), company_id, context.run_id, failure=f"normalization failed: {exc}"
+        )
         raise
     written = sum(c[0] for c in counts.values())
     lines = sum(c[1] for c in counts.values())
@@ -81,7 +84,9 @@ def normalized_tables(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         "API calls, duration and the rejected documents."
     ),
 )
-def sync_logs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def sync_logs(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     """Close this run's sync logs: PARTIAL when documents were rejected, else COMPLETED."""
     company_id = int(context.partition_key)
     statuses = finish_run(warehouse.get(), company_id, context.run_id)

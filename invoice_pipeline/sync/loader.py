@@ -45,23 +45,21 @@ def load_raw_batch(
             "skip": pa.array(excluded, pa.list_(pa.int64())),
         }
     )
-    con.register("raw_batch", batch)
-    try:
-        con.execute(
-            f"""
+    con.register("raw_batch", batch)  # on failure the caller's connection is discarded
+    con.execute(
+        f"""
             CREATE OR REPLACE TEMP TABLE staged AS
             WITH docs AS (
                 SELECT unnest(CAST(json_extract(body, path) AS JSON[])) AS doc,
-                       unnest(range(json_array_length(body, path))) AS idx, skip
+                       unnest(range(CAST(json_array_length(body, path) AS BIGINT))) AS idx, skip
                 FROM raw_batch
             )
             SELECT CAST(doc->>'$.id' AS BIGINT) AS document_id, doc,
                    md5(CAST({mapping.volatile_patch_sql} AS VARCHAR)) AS content_hash
             FROM docs WHERE NOT list_contains(skip, idx)
             """
-        )
-    finally:
-        con.unregister("raw_batch")
+    )
+    con.unregister("raw_batch")
     actions = con.execute(
         """
         MERGE INTO raw_documents r

@@ -124,7 +124,8 @@ def finish(con: duckdb.DuckDBPyConnection, log_id: int, failure: str | None = No
         con.execute(
             """
             UPDATE sync_logs SET
-                status = CASE WHEN json_array_length(errors) > 0 THEN 'PARTIAL' ELSE 'COMPLETED' END,
+                status = CASE WHEN json_array_length(errors) > 0
+                              THEN 'PARTIAL' ELSE 'COMPLETED' END,
                 completed_at = now(), sync_duration_seconds = epoch(now() - started_at)
             WHERE id = ? AND status = 'RUNNING'
             """,

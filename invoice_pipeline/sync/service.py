@@ -79,7 +79,9 @@ def extract_company(
     if not configured or not configured[0].is_active:
         return None
     started = time.monotonic()
-    log_id = log.start(wh, company_id=company_id, source=source.name, sync_type=sync_type, run_id=run_id)
+    log_id = log.start(
+        wh, company_id=company_id, source=source.name, sync_type=sync_type, run_id=run_id
+    )
     metrics = log.SyncMetrics()
     client: SourceClient | None = None
     try:
@@ -108,7 +110,9 @@ def extract_company(
     return ExtractOutcome(log_id, metrics, time.monotonic() - started)
 
 
-def normalize_company(wh: Warehouse, company_id: int, run_id: str | None) -> dict[str, tuple[int, int]]:
+def normalize_company(
+    wh: Warehouse, company_id: int, run_id: str | None
+) -> dict[str, tuple[int, int]]:
     """Normalize every pending raw document of the company in one transaction; the lines
     written count as ``items_extracted`` of this run's sync logs."""
     counts: dict[str, tuple[int, int]] = {}
@@ -124,13 +128,16 @@ def normalize_company(wh: Warehouse, company_id: int, run_id: str | None) -> dic
     return counts
 
 
-def finish_run(wh: Warehouse, company_id: int, run_id: str, failure: str | None = None) -> list[str]:
+def finish_run(
+    wh: Warehouse, company_id: int, run_id: str, failure: str | None = None
+) -> list[str]:
     """Close this run's RUNNING sync logs of the company; returns their final statuses."""
     with wh.write() as con:
         ids = [
             r[0]
             for r in con.execute(
-                "SELECT id FROM sync_logs WHERE run_id = ? AND company_id = ? AND status = 'RUNNING'",
+                "SELECT id FROM sync_logs "
+                "WHERE run_id = ? AND company_id = ? AND status = 'RUNNING'",
                 [run_id, company_id],
             ).fetchall()
         ]

@@ -62,7 +62,7 @@ class Warehouse:
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction under the exclusive lock: committed on success, else rolled back."""
+        """One transaction under the exclusive lock: committed on success, else rolled back."""
         with self._locked(fcntl.LOCK_EX):
             con = self._connect(read_only=False)
             try:

@@ -1,0 +1,155 @@
+"""Full sync, unchanged re-sync and the fetch floor against a Billingo emulator.
+
+    python -m benchmarks.sync_benchmark [--docs 100000] [--json]
+
+The emulator runs in its own process. Each phase runs in a fresh child process so that its
+peak RSS is its own: the floor (the Billingo client fetching and validating every page,
+nothing else), a full sync into an empty warehouse, then an unchanged re-sync (both through
+the Dagster sync job in process). Wall times exclude interpreter start-up and imports.
+"""
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+KEY_ENV = "BENCH_BILLINGO_KEY"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_floor(base_url: str) -> dict[str, Any]:
+    from invoice_pipeline.billingo.client import BillingoClient
+    from invoice_pipeline.http import RetryPolicy
+
+    start = time.perf_counter()
+    docs = 0
+    with BillingoClient(
+        company_id=1, api_key=os.environ[KEY_ENV], base_url=base_url,
+        policy=RetryPolicy(requests_per_minute=None),
+    ) as client:  # fmt: skip
+        for page in client.document_pages():
+            docs += len(page.ids)
+        calls = client.api_calls
+    return {
+        "seconds": time.perf_counter() - start,
+        "documents": docs,
+        "api_calls": calls,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def child_sync(base_url: str) -> dict[str, Any]:
+    from invoice_pipeline import settings_store
+    from invoice_pipeline.orchestration.run import run_sync
+    from invoice_pipeline.warehouse import Warehouse
+
+    wh = Warehouse(os.environ["INVOICE_PIPELINE_DB"])
+    settings_store.upsert(
+        wh, company_id=1, source="billingo", company_name="Bench Kft.",
+        api_key=os.environ[KEY_ENV], base_url=base_url,
+    )  # fmt: skip
+    start = time.perf_counter()
+    [result] = run_sync(wh, company_id=1)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "documents": result["invoices_processed"],
+        "result": result,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _run_child(phase: str, base_url: str, env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.sync_benchmark", "--child", phase,
+         "--base-url", base_url],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"{phase} failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _start_emulator(docs: int, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoice_pipeline", "emulator", "billingo", "--docs", str(docs),
+         "--seed", "1", "--api-key", env[KEY_ENV]],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    base_url = next(w for w in line.split() if w.startswith("http://"))
+    httpx.get(
+        f"{base_url}/utils/time", headers={"X-API-KEY": env[KEY_ENV]}, timeout=60
+    ).raise_for_status()
+    return proc, base_url
+
+
+def run(docs: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            KEY_ENV: "bench-" + secrets.token_hex(12),
+            "INVOICE_PIPELINE_DB": str(Path(tmp) / "bench.duckdb"),
+            "INVOICE_PIPELINE_SECRET_KEY": __import__("cryptography.fernet")
+            .fernet.Fernet.generate_key()
+            .decode(),
+            "INVOICE_PIPELINE_REQUESTS_PER_MINUTE": "0",
+        }
+        env.pop("DAGSTER_HOME", None)
+        emulator, base_url = _start_emulator(docs, env)
+        try:
+            floor = _run_child("floor", base_url, env)
+            full = _run_child("sync", base_url, env)
+            resync = _run_child("sync", base_url, env)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=30)
+    return {"documents": docs, "floor": floor, "full_sync": full, "unchanged_resync": resync}
+
+
+def report(r: dict[str, Any]) -> str:
+    floor = r["floor"]["seconds"]
+    rows = []
+    for name in ("floor", "full_sync", "unchanged_resync"):
+        p = r[name]
+        rows.append(
+            f"| {name} | {p['seconds']:.2f} | {r['documents'] / p['seconds']:,.0f} | "
+            f"{p['seconds'] / floor:.2f}x | {p['peak_rss_mb']:.0f} |"
+        )
+    head = "| phase | wall s | documents/s | vs floor | peak RSS MB |\n|---|---|---|---|---|\n"
+    return f"{r['documents']:,} documents\n\n" + head + "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", choices=["floor", "sync"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        fn = child_floor if args.child == "floor" else child_sync
+        print(json.dumps(fn(args.base_url), default=str))
+        return
+    results = [run(n) for n in args.docs]
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    else:
+        print("\n\n".join(report(r) for r in results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from invoice_pipeline.cli import main
+
+main()

@@ -1,0 +1,221 @@
+"""The Billingo sync end to end: emulator over real HTTP -> Dagster assets -> DuckDB file."""
+
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from invoice_pipeline.emulators.billingo import BillingoEmulator
+
+from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline_tests.helpers import configure, scalar, sync
+
+
+def _lines(emu: BillingoEmulator, key: str) -> int:
+    return sum(len(d["items"]) for d in emu.documents(key))
+
+
+def test_full_sync_loads_every_document_and_line(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=250)
+    run, result = sync(wh)
+    assert run.success
+    assert result["status"] == "COMPLETED"
+    assert result["invoices_processed"] == result["invoices_created"] == 250
+    assert result["invoices_updated"] == result["invoices_skipped"] == 0
+    assert result["items_extracted"] == _lines(emulator, api_key)
+    assert result["api_calls"] == 3  # 100 + 100 + 50
+    assert result["errors"] == []
+    assert scalar(wh, "SELECT count(*) FROM invoices") == 250
+    assert scalar(wh, "SELECT count(*) FROM invoice_items") == _lines(emulator, api_key)
+    assert scalar(wh, "SELECT count(*) FROM raw_documents") == 250
+    assert scalar(wh, "SELECT sum(item_count) FROM invoices") == _lines(emulator, api_key)
+    assert scalar(wh, "SELECT status FROM sync_logs") == "COMPLETED"
+    assert scalar(wh, "SELECT last_sync_time IS NOT NULL FROM company_settings")
+
+
+def test_resync_of_unchanged_data_skips_everything_and_writes_nothing(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=120)
+    sync(wh)
+    before = scalar(wh, "SELECT max(last_changed_at) FROM raw_documents")
+    emulator.today = date.today() + timedelta(days=3)  # paid_date of unpaid documents moves
+    _, result = sync(wh)
+    assert result["status"] == "COMPLETED"
+    assert result["invoices_skipped"] == result["invoices_processed"] == 120
+    assert (
+        result["invoices_created"] == result["invoices_updated"] == result["items_extracted"] == 0
+    )
+    assert scalar(wh, "SELECT max(last_changed_at) FROM raw_documents") == before
+    assert scalar(wh, "SELECT count(*) FROM sync_logs WHERE status = 'COMPLETED'") == 2
+
+
+def test_changes_between_syncs_are_counted_exactly(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=150)
+    sync(wh)
+    docs = emulator.documents(api_key)
+    unpaid = next(d for d in docs if d["payment_status"] in ("outstanding", "expired"))
+    original = next(
+        d for d in docs if d["type"] == "invoice" and not d["cancelled"] and d["id"] != unpaid["id"]
+    )
+    emulator.pay(api_key, unpaid["id"], paid_date=date(2026, 11, 20))
+    cancellation = emulator.cancel(api_key, original["id"])
+    new = emulator.add_document(api_key)
+    _, result = sync(wh)
+    assert (result["invoices_created"], result["invoices_updated"]) == (2, 2)
+    assert result["invoices_skipped"] == 148
+    with wh.read() as con:
+        paid = con.execute(
+            "SELECT payment_status, paid_date FROM invoices WHERE invoice_id = ?", [unpaid["id"]]
+        ).fetchone()
+        cancelled = con.execute(
+            "SELECT cancelled FROM invoices WHERE invoice_id = ?", [original["id"]]
+        ).fetchone()
+        ids = {r[0] for r in con.execute("SELECT invoice_id FROM invoices").fetchall()}
+    assert paid == ("paid", date(2026, 11, 20))
+    assert cancelled == (True,)
+    assert {cancellation["id"], new["id"]} <= ids
+    assert len(ids) == 152
+
+
+@pytest.mark.parametrize(("docs", "calls"), [(0, 1), (100, 1), (101, 2)])
+def test_paging_edges(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str, docs: int, calls: int
+) -> None:
+    configure(wh, emulator, api_key, docs=docs)
+    _, result = sync(wh)
+    assert result["status"] == "COMPLETED"
+    assert result["invoices_created"] == docs
+    assert result["api_calls"] == calls
+    assert scalar(wh, "SELECT count(*) FROM invoices") == docs
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["429", "429-no-retry-after", "429-http-date", "500", "timeout", "truncated", "html", "reset"],
+)
+def test_transient_faults_are_retried(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str, fault: str
+) -> None:
+    configure(wh, emulator, api_key, docs=150)
+    emulator.script_faults(api_key, [fault])
+    _, result = sync(wh)
+    assert result["status"] == "COMPLETED", result["errors"]
+    assert result["invoices_created"] == 150
+    assert result["api_calls"] == 3  # two pages plus the retried one
+
+
+def test_persistent_server_errors_fail_the_sync_and_keep_the_warehouse(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=50)
+    sync(wh)
+    unpaid = next(d for d in emulator.documents(api_key) if d["payment_status"] == "outstanding")
+    emulator.pay(api_key, unpaid["id"])
+    emulator.script_faults(api_key, ["500"] * 4)
+    run, result = sync(wh)
+    assert not run.success
+    assert result["status"] == "FAILED"
+    assert result["api_calls"] == 4
+    message = result["errors"][-1]["error"]
+    assert "Billingo server error 500 for company 4" in message and "trace id" in message
+    status = "SELECT payment_status FROM invoices WHERE invoice_id = ?"
+    assert scalar(wh, status, [unpaid["id"]]) == "outstanding"  # as before the failed sync
+    assert scalar(wh, "SELECT count(*) FROM invoices") == 50
+
+
+def test_rejected_api_key_fails_with_a_clear_message(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=10)
+    emulator.script_faults(api_key, ["401"])
+    _, result = sync(wh)
+    assert result["status"] == "FAILED"
+    assert result["errors"][-1]["error"] == "Billingo rejected the API key for company 4"
+    assert result["api_calls"] == 1
+
+
+def test_an_invalid_document_makes_the_sync_partial(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=30)
+    bad = emulator.documents(api_key)[5]
+    emulator.replace_document(
+        api_key, bad["id"], {**bad, "gross_total": "not money", "items": "nope"}
+    )
+    run, result = sync(wh)
+    assert run.success
+    assert result["status"] == "PARTIAL"
+    assert result["invoices_created"] == 29
+    [error] = result["errors"]
+    assert error["invoice_id"] == bad["id"]
+    assert error["invoice_number"] == bad["invoice_number"]
+    assert "gross_total" in error["error"] or "items" in error["error"]
+    assert scalar(wh, "SELECT count(*) FROM invoices WHERE invoice_id = ?", [bad["id"]]) == 0
+
+
+def test_money_is_exact_to_the_filler(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=300, seed=9)
+    sync(wh)
+    url = f"{emulator.base_url}/documents"
+    docs = []
+    for page in (1, 2, 3):
+        body = httpx.get(
+            url, params={"page": page, "per_page": 100}, headers={"X-API-KEY": api_key}
+        ).content
+        docs += json.loads(body, parse_float=Decimal)["data"]
+    assert scalar(wh, "SELECT sum(gross_total) FROM invoices") == sum(
+        Decimal(d["gross_total"]) for d in docs
+    )
+    line_gross = sum(Decimal(i["gross_amount"]) for d in docs for i in d["items"])
+    assert scalar(wh, "SELECT sum(gross_amount) FROM invoice_items") == line_gross
+    assert scalar(wh, "SELECT typeof(gross_total) FROM invoices LIMIT 1") == "DECIMAL(18,4)"
+    eur = [d for d in docs if d["currency"] == "EUR"]
+    assert eur and scalar(wh, "SELECT count(*) FROM invoices WHERE currency = 'EUR'") == len(eur)
+
+
+def test_paid_date_is_kept_only_for_paid_documents(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=200)
+    sync(wh)
+    assert (
+        scalar(
+            wh,
+            "SELECT count(*) FROM invoices WHERE paid_date IS NOT NULL "
+            "AND payment_status NOT IN ('paid', 'partially_paid')",
+        )
+        == 0
+    )
+    assert (
+        scalar(
+            wh, "SELECT count(*) FROM invoices WHERE payment_status = 'paid' AND paid_date IS NULL"
+        )
+        == 0
+    )
+    assert scalar(wh, "SELECT count(*) FROM invoices WHERE partner_tax_number = ''") == 0
+
+
+def test_a_sync_that_died_is_marked_failed_by_the_next(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=5)
+    with wh.write() as con:  # what a killed process leaves behind
+        con.execute(
+            "INSERT INTO sync_logs (id, company_id, source, sync_type, status, started_at, "
+            "host, pid) VALUES (nextval('sync_log_ids'), 4, 'billingo', 'MANUAL', 'RUNNING', "
+            "now(), 'gone-host', 1)"
+        )
+    _, result = sync(wh)
+    assert result["status"] == "COMPLETED"
+    with wh.read() as con:
+        rows = con.execute("SELECT status, errors FROM sync_logs ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["FAILED", "COMPLETED"]
+    assert "interrupted" in rows[0][1]

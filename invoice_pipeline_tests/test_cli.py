@@ -1,0 +1,170 @@
+"""The command line in real subprocesses: settings, sync, errors as one line, no key leaks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invoice_pipeline.emulators.billingo import BillingoEmulator
+
+
+def cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoice_pipeline", *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+def test_settings_set_and_list_never_show_the_key(api_key: str) -> None:
+    out = cli(
+        "settings",
+        "set",
+        "--company",
+        "4",
+        "--name",
+        "IT Cardigan Kft.",
+        "--api-key-stdin",
+        stdin=api_key + "\n",
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        "created billingo settings for company 4 (IT Cardigan Kft.); has_api_key=true" in out.stdout
+    )
+    listed = cli("settings", "list", "--json")
+    [row] = json.loads(listed.stdout)
+    assert row["company"] == 4 and row["has_api_key"] is True and row["is_active"] is True
+    table = cli("settings", "list")
+    assert "IT Cardigan Kft." in table.stdout
+    for text in (out.stdout, out.stderr, listed.stdout, table.stdout):
+        assert api_key not in text
+    assert api_key.encode() not in Path(os.environ["INVOICE_PIPELINE_DB"]).read_bytes()
+
+
+def test_sync_json_prints_the_result_shape_and_exit_code(
+    emulator: BillingoEmulator, api_key: str
+) -> None:
+    emulator.add_account(api_key, docs=120, seed=3)
+    cli(
+        "settings",
+        "set",
+        "--company",
+        "4",
+        "--name",
+        "A Kft.",
+        "--api-key-stdin",
+        "--base-url",
+        emulator.base_url,
+        stdin=api_key,
+    )
+    out = cli("sync", "--company", "4", "--source", "billingo", "--json")
+    assert out.returncode == 0, out.stderr
+    [result] = json.loads(out.stdout)
+    assert set(result) == {
+        "company_id", "source", "status", "invoices_processed", "invoices_created",
+        "invoices_updated", "invoices_skipped", "items_extracted", "api_calls",
+        "duration_seconds", "errors",
+    }  # fmt: skip
+    assert (result["status"], result["invoices_created"], result["api_calls"]) == (
+        "COMPLETED",
+        120,
+        2,
+    )
+    assert api_key not in out.stdout + out.stderr
+    again = cli("sync")
+    assert again.returncode == 0
+    assert "COMPLETED" in again.stdout and "120" in again.stdout
+
+
+def test_failed_sync_exits_non_zero_with_the_reason(
+    emulator: BillingoEmulator, api_key: str
+) -> None:
+    emulator.add_account(api_key, docs=5, seed=3)
+    cli(
+        "settings",
+        "set",
+        "--company",
+        "4",
+        "--name",
+        "A Kft.",
+        "--api-key-stdin",
+        "--base-url",
+        emulator.base_url,
+        stdin="wrong-key",
+    )
+    out = cli("sync", "--json")
+    assert out.returncode == 1
+    [result] = json.loads(out.stdout)
+    assert result["status"] == "FAILED"
+    assert result["errors"][-1]["error"] == "Billingo rejected the API key for company 4"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["sync", "--company", "99"], {}, "error: company 99 has no active settings to sync"),
+        (["sync", "--company", "abc"], {}, "is not a valid integer"),
+        (["sync", "--source", "nope"], {}, "'nope' is not one of"),
+        (
+            ["settings", "set", "--company", "5", "--api-key-stdin"],
+            {},
+            "error: company 5 is new: --name is required",
+        ),
+        (
+            ["settings", "set", "--company", "5", "--name", "X", "--base-url", "ftp://x"],
+            {},
+            "base URL must start with http",
+        ),
+        (
+            ["settings", "set", "--company", "5", "--name", "X", "--api-key-stdin"],
+            {"INVOICE_PIPELINE_SECRET_KEY": "not-a-key"},
+            "is not a valid Fernet key",
+        ),
+        (
+            ["settings", "set", "--company", "5", "--name", "X", "--api-key-stdin"],
+            {"INVOICE_PIPELINE_SECRET_KEY": ""},
+            "no secret key: set INVOICE_PIPELINE_SECRET_KEY",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(
+    args: list[str], env: dict[str, str], expected: str
+) -> None:
+    assert expected in one_line_error(cli(*args, stdin="some-key\n", env=env))
+
+
+def test_wrong_secret_key_is_a_clear_error_and_keeps_the_settings(
+    emulator: BillingoEmulator, api_key: str
+) -> None:
+    from cryptography.fernet import Fernet
+
+    emulator.add_account(api_key, docs=3, seed=3)
+    cli(
+        "settings",
+        "set",
+        "--company",
+        "4",
+        "--name",
+        "A Kft.",
+        "--api-key-stdin",
+        "--base-url",
+        emulator.base_url,
+        stdin=api_key,
+    )
+    out = cli("sync", "--json", env={"INVOICE_PIPELINE_SECRET_KEY": Fernet.generate_key().decode()})
+    [result] = json.loads(out.stdout)
+    assert result["status"] == "FAILED"
+    assert "cannot be decrypted with the configured secret key" in result["errors"][-1]["error"]
+    assert cli("sync", "--json").returncode == 0  # the right key still works: nothing was lost

@@ -1,0 +1,53 @@
+"""The code location loads and the nightly schedule asks for the right runs."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from invoice_pipeline import settings_store
+from invoice_pipeline.definitions import defs
+from invoice_pipeline.orchestration.jobs import nightly_sync
+from invoice_pipeline.partitions import SYNC_TYPE_TAG, companies
+from invoice_pipeline.resources import WarehouseResource
+from invoice_pipeline.warehouse import Warehouse
+
+
+def test_definitions_load_with_every_resource() -> None:
+    dg.Definitions.validate_loadable(defs)
+    job = defs.resolve_job_def("sync_job")
+    assert {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()} == {
+        "billingo_documents", "invoices", "invoice_items", "sync_logs",
+    }  # fmt: skip
+    assert job.partitions_def == companies
+    schedule = defs.resolve_schedule_def("nightly_sync")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "Europe/Budapest"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_nightly_schedule_requests_one_automatic_run_per_active_company(wh: Warehouse) -> None:
+    for company_id, active in [(4, True), (7, True), (9, False)]:
+        settings_store.upsert(
+            wh, company_id=company_id, source="billingo", company_name=f"C{company_id}",
+            api_key="k", is_active=active,
+        )  # fmt: skip
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 11, 23, 2, 0, tzinfo=ZoneInfo("Europe/Budapest")),
+        resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
+    )
+    requests = nightly_sync(context)
+    assert [r.partition_key for r in requests] == ["4", "7"]
+    assert all(r.tags[SYNC_TYPE_TAG] == "AUTOMATIC" for r in requests)
+    assert len({r.run_key for r in requests}) == 2
+    assert set(instance.get_dynamic_partitions(companies.name)) == {"4", "7"}
+
+
+def test_nightly_schedule_skips_when_nothing_is_configured(wh: Warehouse) -> None:
+    context = dg.build_schedule_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
+    )
+    assert isinstance(nightly_sync(context), dg.SkipReason)
