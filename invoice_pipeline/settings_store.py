@@ -86,7 +86,14 @@ def upsert(
                 raise SettingsError(f"company {company_id} is new: --name is required")
             con.execute(
                 "INSERT INTO company_settings VALUES (?, ?, ?, ?, ?, ?, now(), now(), NULL)",
-                [company_id, source, company_name, token, base_url, True if is_active is None else is_active],
+                [
+                    company_id,
+                    source,
+                    company_name,
+                    token,
+                    base_url,
+                    True if is_active is None else is_active,
+                ],
             )
         else:
             con.execute(

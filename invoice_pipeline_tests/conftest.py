@@ -4,10 +4,11 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (imported early: CPython 3.11.7 fails to compile it late)
 import pytest
 from cryptography.fernet import Fernet
-from invoice_pipeline.emulators.billingo import BillingoEmulator
 
+from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.warehouse import Warehouse
 
 

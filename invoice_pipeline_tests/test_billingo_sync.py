@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from invoice_pipeline.emulators.billingo import BillingoEmulator
 
+from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.warehouse import Warehouse
 from invoice_pipeline_tests.helpers import configure, scalar, sync
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 
 

@@ -32,17 +32,17 @@ def test_nightly_schedule_requests_one_automatic_run_per_active_company(wh: Ware
             wh, company_id=company_id, source="billingo", company_name=f"C{company_id}",
             api_key="k", is_active=active,
         )  # fmt: skip
-    instance = dg.DagsterInstance.ephemeral()
-    context = dg.build_schedule_context(
-        instance=instance,
-        scheduled_execution_time=datetime(2026, 11, 23, 2, 0, tzinfo=ZoneInfo("Europe/Budapest")),
-        resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
-    )
-    requests = nightly_sync(context)
-    assert [r.partition_key for r in requests] == ["4", "7"]
-    assert all(r.tags[SYNC_TYPE_TAG] == "AUTOMATIC" for r in requests)
-    assert len({r.run_key for r in requests}) == 2
-    assert set(instance.get_dynamic_partitions(companies.name)) == {"4", "7"}
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 23, 2, tzinfo=ZoneInfo("Europe/Budapest")),
+            resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
+        )
+        requests = nightly_sync(context)
+        assert [r.partition_key for r in requests] == ["4", "7"]
+        assert all(r.tags[SYNC_TYPE_TAG] == "AUTOMATIC" for r in requests)
+        assert len({r.run_key for r in requests}) == 2
+        assert set(instance.get_dynamic_partitions(companies.name)) == {"4", "7"}
 
 
 def test_nightly_schedule_skips_when_nothing_is_configured(wh: Warehouse) -> None:

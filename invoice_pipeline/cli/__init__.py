@@ -27,8 +27,8 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors too: one line, no usage block
+        click.echo(f"error: {exc.format_message()} (see --help)", err=True)
         sys.exit(exc.exit_code)
     except EXPECTED_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)

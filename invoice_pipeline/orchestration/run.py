@@ -69,5 +69,29 @@ def run_sync(
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
-        results.extend(log.results_for_run(wh, outcome.run_id))
+        found = log.results_for_run(wh, outcome.run_id)
+        if not found and not outcome.success:  # refused or broken before any sync log opened
+            found = [_refused(company, s, _failure_message(outcome)) for s in sources]
+        results.extend(found)
     return results
+
+
+def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
+    for event in outcome.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error is not None:
+                return data.error.message.strip().splitlines()[-1]
+    return "the sync run failed before it started"
+
+
+def _refused(company_id: int, source: str, message: str) -> dict[str, Any]:
+    counts = dict.fromkeys(
+        ["invoices_processed", "invoices_created", "invoices_updated", "invoices_skipped",
+         "items_extracted", "api_calls"], 0,
+    )  # fmt: skip
+    error = {"invoice_id": None, "invoice_number": None, "error": message}
+    return {"company_id": company_id, "source": source, "status": log.FAILED, **counts,
+            "duration_seconds": 0.0, "errors": [error]}  # fmt: skip

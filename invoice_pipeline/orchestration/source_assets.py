@@ -35,14 +35,17 @@ def documents_asset(source: Source) -> dg.AssetsDefinition:
         source_api: SourceApiResource,
     ) -> dg.MaterializeResult:
         company_id = int(context.partition_key)
-        outcome = extract_company(
-            warehouse.get(),
-            source,
-            company_id,
-            run_id=context.run_id,
-            sync_type=sync_type_of(context),
-            policy=source_api.policy(),
-        )
+        try:
+            outcome = extract_company(
+                warehouse.get(),
+                source,
+                company_id,
+                run_id=context.run.run_id,
+                sync_type=sync_type_of(context),
+                policy=source_api.policy(),
+            )
+        except log.SyncAlreadyRunningError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         if outcome is None:
             return dg.MaterializeResult(metadata={"configured": False})
         m = outcome.metrics

@@ -49,10 +49,10 @@ def normalized_tables(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     """Normalize every pending raw document of the company in one transaction."""
     company_id = int(context.partition_key)
     try:
-        counts = normalize_company(warehouse.get(), company_id, context.run_id)
+        counts = normalize_company(warehouse.get(), company_id, context.run.run_id)
     except Exception as exc:
         finish_run(
-            warehouse.get(), company_id, context.run_id, failure=f"normalization failed: {exc}"
+            warehouse.get(), company_id, context.run.run_id, failure=f"normalization failed: {exc}"
         )
         raise
     written = sum(c[0] for c in counts.values())
@@ -89,8 +89,8 @@ def sync_logs(
 ) -> dg.MaterializeResult:
     """Close this run's sync logs: PARTIAL when documents were rejected, else COMPLETED."""
     company_id = int(context.partition_key)
-    statuses = finish_run(warehouse.get(), company_id, context.run_id)
-    results = log.results_for_run(warehouse.get(), context.run_id)
+    statuses = finish_run(warehouse.get(), company_id, context.run.run_id)
+    results = log.results_for_run(warehouse.get(), context.run.run_id)
     metadata: dict[str, object] = {"statuses": ", ".join(statuses) or "nothing to sync"}
     for r in results:
         prefix = r["source"]

@@ -115,7 +115,7 @@ def finish(con: duckdb.DuckDBPyConnection, log_id: int, failure: str | None = No
             """
             UPDATE sync_logs SET status = 'FAILED', completed_at = now(),
                 sync_duration_seconds = epoch(now() - started_at),
-                errors = json_array_append(errors, ?)
+                errors = to_json(list_append(CAST(errors AS JSON[]), CAST(? AS JSON)))
             WHERE id = ? AND status = 'RUNNING'
             """,
             [json.dumps({"invoice_id": None, "invoice_number": None, "error": failure}), log_id],
