@@ -4,6 +4,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import hypothesis  # noqa: F401  (imported early: CPython 3.11.7 fails to compile it late)
 import pytest
 from cryptography.fernet import Fernet
@@ -21,6 +22,14 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICE_PIPELINE_REQUESTS_PER_MINUTE", "0")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("BILLINGO_BASE_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def dagster_instance() -> Iterator[dg.DagsterInstance]:
+    """One instance for the session: instances register global state that they reset when
+    disposed, so creating and dropping one per test leaves Dagster pointing at a dead one."""
+    with dg.instance_for_test() as instance:
+        yield instance
 
 
 @pytest.fixture

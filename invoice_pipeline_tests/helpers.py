@@ -37,12 +37,11 @@ def configure(
 
 def sync(
     wh: Warehouse,
+    instance: dg.DagsterInstance,
     company_id: int = 4,
     api: SourceApiResource = FAST_API,
-    instance: dg.DagsterInstance | None = None,
 ) -> tuple[dg.ExecuteInProcessResult, dict[str, Any]]:
     """Materialize the sync assets for one company; returns the run and its Billingo result."""
-    instance = instance or dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(companies.name, [str(company_id)])
     result = dg.materialize(
         ASSETS,

@@ -4,6 +4,7 @@ import json
 from datetime import date, timedelta
 from decimal import Decimal
 
+import dagster as dg
 import httpx
 import pytest
 
@@ -17,10 +18,10 @@ def _lines(emu: BillingoEmulator, key: str) -> int:
 
 
 def test_full_sync_loads_every_document_and_line(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=250)
-    run, result = sync(wh)
+    run, result = sync(wh, dagster_instance)
     assert run.success
     assert result["status"] == "COMPLETED"
     assert result["invoices_processed"] == result["invoices_created"] == 250
@@ -37,13 +38,13 @@ def test_full_sync_loads_every_document_and_line(
 
 
 def test_resync_of_unchanged_data_skips_everything_and_writes_nothing(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=120)
-    sync(wh)
+    sync(wh, dagster_instance)
     before = scalar(wh, "SELECT max(last_changed_at) FROM raw_documents")
     emulator.today = date.today() + timedelta(days=3)  # paid_date of unpaid documents moves
-    _, result = sync(wh)
+    _, result = sync(wh, dagster_instance)
     assert result["status"] == "COMPLETED"
     assert result["invoices_skipped"] == result["invoices_processed"] == 120
     assert (
@@ -54,10 +55,10 @@ def test_resync_of_unchanged_data_skips_everything_and_writes_nothing(
 
 
 def test_changes_between_syncs_are_counted_exactly(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=150)
-    sync(wh)
+    sync(wh, dagster_instance)
     docs = emulator.documents(api_key)
     unpaid = next(d for d in docs if d["payment_status"] in ("outstanding", "expired"))
     original = next(
@@ -66,7 +67,7 @@ def test_changes_between_syncs_are_counted_exactly(
     emulator.pay(api_key, unpaid["id"], paid_date=date(2026, 11, 20))
     cancellation = emulator.cancel(api_key, original["id"])
     new = emulator.add_document(api_key)
-    _, result = sync(wh)
+    _, result = sync(wh, dagster_instance)
     assert (result["invoices_created"], result["invoices_updated"]) == (2, 2)
     assert result["invoices_skipped"] == 148
     with wh.read() as con:
@@ -85,10 +86,15 @@ def test_changes_between_syncs_are_counted_exactly(
 
 @pytest.mark.parametrize(("docs", "calls"), [(0, 1), (100, 1), (101, 2)])
 def test_paging_edges(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str, docs: int, calls: int
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    docs: int,
+    calls: int,
 ) -> None:
     configure(wh, emulator, api_key, docs=docs)
-    _, result = sync(wh)
+    _, result = sync(wh, dagster_instance)
     assert result["status"] == "COMPLETED"
     assert result["invoices_created"] == docs
     assert result["api_calls"] == calls
@@ -100,25 +106,29 @@ def test_paging_edges(
     ["429", "429-no-retry-after", "429-http-date", "500", "timeout", "truncated", "html", "reset"],
 )
 def test_transient_faults_are_retried(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str, fault: str
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    fault: str,
 ) -> None:
     configure(wh, emulator, api_key, docs=150)
     emulator.script_faults(api_key, [fault])
-    _, result = sync(wh)
+    _, result = sync(wh, dagster_instance)
     assert result["status"] == "COMPLETED", result["errors"]
     assert result["invoices_created"] == 150
     assert result["api_calls"] == 3  # two pages plus the retried one
 
 
 def test_persistent_server_errors_fail_the_sync_and_keep_the_warehouse(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=50)
-    sync(wh)
+    sync(wh, dagster_instance)
     unpaid = next(d for d in emulator.documents(api_key) if d["payment_status"] == "outstanding")
     emulator.pay(api_key, unpaid["id"])
     emulator.script_faults(api_key, ["500"] * 4)
-    run, result = sync(wh)
+    run, result = sync(wh, dagster_instance)
     assert not run.success
     assert result["status"] == "FAILED"
     assert result["api_calls"] == 4
@@ -130,25 +140,25 @@ def test_persistent_server_errors_fail_the_sync_and_keep_the_warehouse(
 
 
 def test_rejected_api_key_fails_with_a_clear_message(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=10)
     emulator.script_faults(api_key, ["401"])
-    _, result = sync(wh)
+    _, result = sync(wh, dagster_instance)
     assert result["status"] == "FAILED"
     assert result["errors"][-1]["error"] == "Billingo rejected the API key for company 4"
     assert result["api_calls"] == 1
 
 
 def test_an_invalid_document_makes_the_sync_partial(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=30)
     bad = emulator.documents(api_key)[5]
     emulator.replace_document(
         api_key, bad["id"], {**bad, "gross_total": "not money", "items": "nope"}
     )
-    run, result = sync(wh)
+    run, result = sync(wh, dagster_instance)
     assert run.success
     assert result["status"] == "PARTIAL"
     assert result["invoices_created"] == 29
@@ -160,10 +170,10 @@ def test_an_invalid_document_makes_the_sync_partial(
 
 
 def test_money_is_exact_to_the_filler(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=300, seed=9)
-    sync(wh)
+    sync(wh, dagster_instance)
     url = f"{emulator.base_url}/documents"
     docs = []
     for page in (1, 2, 3):
@@ -182,10 +192,10 @@ def test_money_is_exact_to_the_filler(
 
 
 def test_paid_date_is_kept_only_for_paid_documents(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=200)
-    sync(wh)
+    sync(wh, dagster_instance)
     assert (
         scalar(
             wh,
@@ -204,7 +214,7 @@ def test_paid_date_is_kept_only_for_paid_documents(
 
 
 def test_a_sync_that_died_is_marked_failed_by_the_next(
-    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key, docs=5)
     with wh.write() as con:  # what a killed process leaves behind
@@ -213,7 +223,7 @@ def test_a_sync_that_died_is_marked_failed_by_the_next(
             "host, pid) VALUES (nextval('sync_log_ids'), 4, 'billingo', 'MANUAL', 'RUNNING', "
             "now(), 'gone-host', 1)"
         )
-    _, result = sync(wh)
+    _, result = sync(wh, dagster_instance)
     assert result["status"] == "COMPLETED"
     with wh.read() as con:
         rows = con.execute("SELECT status, errors FROM sync_logs ORDER BY id").fetchall()

@@ -26,23 +26,25 @@ def test_definitions_load_with_every_resource() -> None:
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
-def test_nightly_schedule_requests_one_automatic_run_per_active_company(wh: Warehouse) -> None:
-    for company_id, active in [(4, True), (7, True), (9, False)]:
+def test_nightly_schedule_requests_one_automatic_run_per_active_company(
+    wh: Warehouse, dagster_instance: dg.DagsterInstance
+) -> None:
+    for company_id, active in [(904, True), (907, True), (909, False)]:
         settings_store.upsert(
             wh, company_id=company_id, source="billingo", company_name=f"C{company_id}",
             api_key="k", is_active=active,
         )  # fmt: skip
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=datetime(2026, 11, 23, 2, tzinfo=ZoneInfo("Europe/Budapest")),
-            resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
-        )
-        requests = nightly_sync(context)
-        assert [r.partition_key for r in requests] == ["4", "7"]
-        assert all(r.tags[SYNC_TYPE_TAG] == "AUTOMATIC" for r in requests)
-        assert len({r.run_key for r in requests}) == 2
-        assert set(instance.get_dynamic_partitions(companies.name)) == {"4", "7"}
+    context = dg.build_schedule_context(
+        instance=dagster_instance,
+        scheduled_execution_time=datetime(2026, 11, 23, 2, tzinfo=ZoneInfo("Europe/Budapest")),
+        resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
+    )
+    requests = nightly_sync(context)
+    assert [r.partition_key for r in requests] == ["904", "907"]
+    assert all(r.tags[SYNC_TYPE_TAG] == "AUTOMATIC" for r in requests)
+    assert len({r.run_key for r in requests}) == 2
+    partitions = set(dagster_instance.get_dynamic_partitions(companies.name))
+    assert {"904", "907"} <= partitions and "909" not in partitions
 
 
 def test_nightly_schedule_skips_when_nothing_is_configured(wh: Warehouse) -> None:

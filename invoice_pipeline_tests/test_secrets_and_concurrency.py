@@ -1,7 +1,10 @@
 """API keys never leak; concurrent syncs take turns on the warehouse file instead of failing."""
 
+import json
 import logging
-import threading
+import subprocess
+import sys
+import time
 
 import dagster as dg
 import pytest
@@ -13,6 +16,7 @@ from invoice_pipeline_tests.helpers import configure, scalar, sync
 
 def test_api_key_never_appears_in_logs_metadata_output_or_the_database_file(
     wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
     emulator: BillingoEmulator,
     api_key: str,
     caplog: pytest.LogCaptureFixture,
@@ -21,15 +25,15 @@ def test_api_key_never_appears_in_logs_metadata_output_or_the_database_file(
     caplog.set_level(logging.DEBUG)
     configure(wh, emulator, api_key, docs=150)
     emulator.script_faults(api_key, ["429", "500", "html"])  # retries log warnings
-    instance = dg.DagsterInstance.ephemeral()
-    run, result = sync(wh, instance=instance)
+    instance = dagster_instance
+    run, result = sync(wh, dagster_instance)
     assert result["status"] == "COMPLETED"
     failing = "bad-" + api_key  # a rejected key: its error path must not leak it either
     configure(wh, emulator, "unused-" + api_key, company_id=5)
     from invoice_pipeline import settings_store
 
     settings_store.upsert(wh, company_id=5, source="billingo", api_key=failing)
-    run2, failed = sync(wh, company_id=5, instance=instance)
+    run2, failed = sync(wh, dagster_instance, company_id=5)
     assert failed["status"] == "FAILED"
     events = [str(e) for rid in (run.run_id, run2.run_id) for e in instance.all_logs(rid)]
     metadata = [
@@ -57,28 +61,26 @@ def test_api_key_never_appears_in_logs_metadata_output_or_the_database_file(
     )
 
 
-def test_two_companies_sync_at_once_without_lock_errors(
+def _sync_process(company_id: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoice_pipeline", "sync", "--company", str(company_id), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_three_companies_sync_at_once_in_separate_processes(
     wh: Warehouse, emulator: BillingoEmulator
 ) -> None:
     for company_id in (4, 5, 6):
         configure(
             wh, emulator, f"key-{company_id}", company_id=company_id, docs=400, seed=company_id
         )
-    results: dict[int, dict] = {}
-
-    def run(company_id: int) -> None:
-        results[company_id] = sync(wh, company_id=company_id)[1]
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in (4, 5, 6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert {c: r["status"] for c, r in results.items()} == {
-        4: "COMPLETED",
-        5: "COMPLETED",
-        6: "COMPLETED",
-    }
+    procs = {c: _sync_process(c) for c in (4, 5, 6)}
+    outputs = {c: p.communicate(timeout=120) for c, p in procs.items()}
+    for company_id, (out, err) in outputs.items():
+        assert procs[company_id].returncode == 0, err
+        [result] = json.loads(out)
+        assert (result["status"], result["invoices_created"]) == ("COMPLETED", 400)
     assert scalar(wh, "SELECT count(*) FROM invoices") == 1200
     assert scalar(wh, "SELECT count(DISTINCT company_id) FROM invoice_items") == 3
 
@@ -86,17 +88,21 @@ def test_two_companies_sync_at_once_without_lock_errors(
 def test_a_second_sync_of_the_same_company_is_refused_while_one_runs(
     wh: Warehouse, api_key: str
 ) -> None:
-    with BillingoEmulator(latency_ms=150) as slow:
-        configure(wh, slow, api_key, docs=600)
-        first: dict = {}
-        t = threading.Thread(target=lambda: first.update(sync(wh)[1]))
-        t.start()
+    with BillingoEmulator(latency_ms=100) as slow:
+        configure(wh, slow, api_key, docs=1500)
+        first = _sync_process(4)
+        deadline = time.monotonic() + 60
         while scalar(wh, "SELECT count(*) FROM sync_logs WHERE status = 'RUNNING'") == 0:
-            pass
-        run, second = sync(wh)
-        t.join()
-    assert first["status"] == "COMPLETED"
-    assert not run.success and second == {}  # refused before it opened a sync log
-    [failure] = [e for e in run.all_events if e.is_step_failure]
-    assert "a billingo sync of company 4 is already running" in str(failure.step_failure_data)
-    assert scalar(wh, "SELECT count(*) FROM invoices") == 600
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.05)
+        second = _sync_process(4)
+        out2, _ = second.communicate(timeout=120)
+        out1, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert json.loads(out1)[0]["invoices_created"] == 1500
+    assert second.returncode == 1
+    [refused] = json.loads(out2)
+    assert refused["status"] == "FAILED"
+    assert "a billingo sync of company 4 is already running" in refused["errors"][0]["error"]
+    assert scalar(wh, "SELECT count(*) FROM invoices") == 1500
+    assert scalar(wh, "SELECT count(*) FROM sync_logs") == 1  # the refused one opened none
