@@ -6,6 +6,7 @@ from typing import Any
 
 from invoice_pipeline import config, crypto, settings_store
 from invoice_pipeline.emulators.billingo import BillingoEmulator
+from invoice_pipeline.http import RetryPolicy
 from invoice_pipeline.orchestration.run import run_sync
 from invoice_pipeline.warehouse import Warehouse
 
@@ -29,7 +30,11 @@ def run_demo(
             )  # fmt: skip
             say(f"company {company_id} ({name}): Billingo emulator account with {docs} documents")
         say(f"warehouse: {wh.path}")
-        say("\n1. full sync of every active company (the Dagster sync_job, in process)")
+        say(
+            "\n1. full sync of every active company (the Dagster sync_job, in process; "
+            f"requests paced at {RetryPolicy.from_env().requests_per_minute or 0:g}/min "
+            "per key, as for the live API)"
+        )
         results = run_sync(wh)
         show(results)
         first = keys[DEMO_COMPANIES[0][0]]

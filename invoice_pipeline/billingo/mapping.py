@@ -110,17 +110,10 @@ ITEM_COLUMNS: dict[str, str] = {
     "comment": _text("it.comment"),
 }
 
-# the part of a payload that changes without the document changing (notes P5): paid_date
-# is "today" on every unpaid document, so it is left out of the content hash.
-VOLATILE_PATCH_SQL = (
-    "CASE WHEN lower(coalesce(doc->>'$.payment_status', '')) IN ('paid', 'partially_paid') "
-    "THEN doc ELSE json_merge_patch(doc, '{\"paid_date\": null}') END"
-)
 
 MAPPING = SourceMapping(
     source="billingo",
     structure=STRUCTURE,
     invoice_columns=INVOICE_COLUMNS,
     item_columns=ITEM_COLUMNS,
-    volatile_patch_sql=VOLATILE_PATCH_SQL,
 )

@@ -46,8 +46,19 @@ def validate_page(body: bytes) -> ValidatedPage:
             raise ValueError(f"not a document page ({format_validation_error(envelope)})") from None
         return _partially_valid(body, by_doc)
     return ValidatedPage(
-        body=body, ids=[d.id for d in page.data], total=page.total, last_page=page.last_page
+        body=body,
+        ids=[d.id for d in page.data],
+        volatile=[_volatile(d) for d in page.data],
+        total=page.total,
+        last_page=page.last_page,
     )
+
+
+def _volatile(doc: Document) -> str | None:
+    """``paid_date`` is today's date on every unpaid document (notes P5): not content."""
+    if doc.paid_date and (doc.payment_status or "").lower() not in ("paid", "partially_paid"):
+        return f'"paid_date":"{doc.paid_date}"'
+    return None
 
 
 def _partially_valid(body: bytes, by_doc: dict[int, list[dict[str, Any]]]) -> ValidatedPage:

@@ -19,17 +19,20 @@ def demo() -> None:
     with Warehouse(config.db_path()).read() as con:
         rows = con.execute(
             """
-            SELECT company_id, invoice_number, type, payment_status, gross_total, currency,
-                   invoice_date, partner_name, item_count
-            FROM invoices ORDER BY invoice_id DESC LIMIT 8
+            SELECT company_id, invoice_number, type, payment_status, cancelled,
+                   printf('%,.2f', gross_total) AS gross_total, currency, invoice_date,
+                   partner_name, item_count
+            FROM invoices
+            QUALIFY row_number() OVER (PARTITION BY company_id ORDER BY invoice_id DESC) <= 4
+            ORDER BY company_id, invoice_id DESC
             """
         ).fetchall()
         totals = con.execute(
             "SELECT company_id, count(*), sum(item_count) FROM invoices GROUP BY ALL ORDER BY 1"
         ).fetchall()
     click.echo("\n3. the newest invoices in the warehouse")
-    names = ["company_id", "invoice_number", "type", "payment_status", "gross_total", "currency",
-             "invoice_date", "partner_name", "item_count"]  # fmt: skip
+    names = ["company_id", "invoice_number", "type", "payment_status", "cancelled",
+             "gross_total", "currency", "invoice_date", "partner_name", "item_count"]  # fmt: skip
     print_table([dict(zip(names, r, strict=True)) for r in rows], names)
     click.echo("\n4. warehouse totals")
     print_table(

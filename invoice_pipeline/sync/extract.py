@@ -1,4 +1,4 @@
-"""The extraction loop shared by every source: pages -> deduplicated batches -> raw_documents.
+"""The extraction loop shared by every source: pages -> deduplicated batches -> warehouse.
 
 Writing a batch runs in a worker thread while the next pages are fetched and validated
 (DuckDB releases the GIL), so a sync costs little more than fetching its pages.
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from invoice_pipeline.sync import log
-from invoice_pipeline.sync.loader import RawCounts, load_raw_batch
+from invoice_pipeline.sync.loader import BatchCounts, load_batch
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
@@ -32,22 +32,26 @@ def extract(
     and stored in the sync log with every batch."""
     seen: set[int] = set()
     rejected_seen: set[int] = set()
-    totals = RawCounts()
+    totals = BatchCounts()
     batch: list[ValidatedPage] = []
     excluded: list[list[int]] = []
     batch_size = 0
 
     def write(pages_: list[ValidatedPage], excluded_: list[list[int]]) -> None:
-        with wh.write() as con:
-            totals.add(load_raw_batch(con, mapping, company_id, pages_, excluded_))
+        with session.transaction() as con:
+            totals.add(load_batch(con, mapping, company_id, pages_, excluded_))
             metrics.invoices_created = totals.created
             metrics.invoices_updated = totals.updated
             metrics.invoices_skipped = totals.skipped
             metrics.invoices_processed = totals.created + totals.updated + totals.skipped
+            metrics.items_extracted = totals.lines
             metrics.api_calls_made = api_calls()
             log.record(con, log_id, metrics)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-writer") as pool:
+    with (
+        wh.session() as session,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as pool,
+    ):
         pending: Future[None] | None = None
         for page in pages:
             skip: list[int] = []

@@ -1,14 +1,18 @@
-"""Set-based loading: a batch of pages -> raw_documents, then pending raw -> invoices/items.
+"""Set-based loading of one batch of pages, and re-normalization of lagging raw documents.
 
-Two steps, each one transaction. ``load_raw_batch`` stores new and changed documents
-(content hash compared in SQL; unchanged ones are not written at all). ``normalize_pending``
-turns every raw document whose ``normalized_hash`` lags its ``content_hash`` into invoice
-and line rows, so a sync interrupted between the steps is finished by the next one.
+``load_batch`` is one transaction: it stages the batch's documents (split from the page
+bodies by DuckDB, ids from validation), compares content hashes with ``raw_documents``,
+stores only new and changed documents, and writes their invoices and lines from the same
+staged rows (lines of a changed invoice are replaced). Unchanged documents cost a hash
+comparison and are not written at all.
+
+``normalize_pending`` rebuilds invoices and lines from ``raw_documents`` for every document
+whose ``normalized_hash`` lags its ``content_hash`` (after a mapping change, or rows written
+by an older version), without calling the API.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import duckdb
@@ -17,91 +21,134 @@ import pyarrow as pa
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 
+_KEY = "source = $source AND company_id = $company"
+
 
 @dataclass
-class RawCounts:
+class BatchCounts:
     created: int = 0
     updated: int = 0
     skipped: int = 0
+    lines: int = 0
 
-    def add(self, other: RawCounts) -> None:
+    def add(self, other: BatchCounts) -> None:
         self.created += other.created
         self.updated += other.updated
         self.skipped += other.skipped
+        self.lines += other.lines
 
 
-def load_raw_batch(
+def load_batch(
     con: duckdb.DuckDBPyConnection,
     mapping: SourceMapping,
     company_id: int,
     pages: list[ValidatedPage],
     excluded: list[list[int]],
-) -> RawCounts:
+) -> BatchCounts:
     """Upsert the documents of ``pages`` except the ``excluded`` indexes (rejected or seen)."""
+    params = {"source": mapping.source, "company": company_id}
     batch = pa.table(
         {
-            "body": pa.array([p.body.decode("utf-8") for p in pages], pa.string()),
-            "path": pa.array([p.data_path for p in pages], pa.string()),
+            "body": pa.array([p.body for p in pages], pa.binary()),
+            "ids": pa.array([p.ids for p in pages], pa.list_(pa.int64())),
+            "volatile": pa.array(
+                [p.volatile or [None] * len(p.ids) for p in pages], pa.list_(pa.string())
+            ),
             "skip": pa.array(excluded, pa.list_(pa.int64())),
         }
     )
     con.register("raw_batch", batch)  # on failure the caller's connection is discarded
     con.execute(
-        f"""
-            CREATE OR REPLACE TEMP TABLE staged AS
-            WITH docs AS (
-                SELECT unnest(CAST(json_extract(body, path) AS JSON[])) AS doc,
-                       unnest(range(CAST(json_array_length(body, path) AS BIGINT))) AS idx, skip
-                FROM raw_batch
-            )
-            SELECT CAST(doc->>'$.id' AS BIGINT) AS document_id, doc,
-                   md5(CAST({mapping.volatile_patch_sql} AS VARCHAR)) AS content_hash
-            FROM docs WHERE NOT list_contains(skip, idx)
-            """
+        """
+        CREATE OR REPLACE TEMP TABLE staged AS
+        WITH docs AS (
+            SELECT unnest(from_json(decode(body), '{"data": ["JSON"]}').data) AS doc,
+                   unnest(ids) AS document_id, unnest(volatile) AS volatile,
+                   unnest(range(CAST(len(ids) AS BIGINT))) AS idx, skip
+            FROM raw_batch
+        )
+        SELECT document_id, doc,
+               md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
+                        ELSE replace(CAST(doc AS VARCHAR), volatile, '') END) AS content_hash
+        FROM docs WHERE NOT list_contains(skip, idx)
+        """
     )
     con.unregister("raw_batch")
-    actions = con.execute(
-        """
-        MERGE INTO raw_documents r
-        USING staged s
-        ON r.source = $source AND r.company_id = $company AND r.document_id = s.document_id
-        WHEN MATCHED AND r.content_hash <> s.content_hash THEN UPDATE SET
-            payload = s.doc, content_hash = s.content_hash, last_changed_at = now()
-        WHEN NOT MATCHED THEN INSERT
-            (source, company_id, document_id, payload, content_hash, normalized_hash,
-             first_seen_at, last_changed_at)
-            VALUES ($source, $company, s.document_id, s.doc, s.content_hash, NULL, now(), now())
-        RETURNING merge_action
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE changed AS
+        SELECT s.document_id, s.doc, s.content_hash, r.document_id IS NULL AS is_new,
+               coalesce(r.first_seen_at, now()) AS first_seen_at, now() AS last_changed_at
+        FROM staged s
+        LEFT JOIN (SELECT document_id, content_hash, first_seen_at FROM raw_documents
+                   WHERE {_KEY}) r USING (document_id)
+        WHERE r.content_hash IS DISTINCT FROM s.content_hash
         """,
-        {"source": mapping.source, "company": company_id},
-    ).fetchall()
-    staged = con.execute("SELECT count(*) FROM staged").fetchone()[0]
-    by_action = Counter(a for (a,) in actions)
-    con.execute("DROP TABLE staged")
-    created, updated = by_action.get("INSERT", 0), by_action.get("UPDATE", 0)
-    return RawCounts(created=created, updated=updated, skipped=staged - created - updated)
+        params,
+    )
+    staged = _count(con, "SELECT count(*) FROM staged")
+    created = _count(con, "SELECT count(*) FROM changed WHERE is_new")
+    updated = _count(con, "SELECT count(*) FROM changed WHERE NOT is_new")
+    lines = 0
+    if created or updated:
+        con.execute(
+            f"""
+            DELETE FROM raw_documents WHERE {_KEY}
+              AND document_id IN (SELECT document_id FROM changed WHERE NOT is_new)
+            """,
+            params,
+        )
+        con.execute(
+            """
+            INSERT INTO raw_documents BY NAME
+            SELECT $source AS source, $company AS company_id, document_id, doc AS payload,
+                   content_hash, content_hash AS normalized_hash, first_seen_at, last_changed_at
+            FROM changed
+            """,
+            params,
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE pending AS
+            SELECT content_hash, first_seen_at, last_changed_at,
+                   json_transform(doc, {mapping.structure_sql}) AS d
+            FROM changed
+            """
+        )
+        lines = _write_normalized(con, mapping, params)
+    con.execute("DROP TABLE staged; DROP TABLE changed")
+    return BatchCounts(created, updated, staged - created - updated, lines)
 
 
 def normalize_pending(
     con: duckdb.DuckDBPyConnection, mapping: SourceMapping, company_id: int
 ) -> tuple[int, int]:
-    """Write invoices and lines for every pending raw document; returns (invoices, lines)."""
+    """Rebuild invoices and lines of raw documents whose normalized version lags;
+    returns (invoices, lines) written."""
     params = {"source": mapping.source, "company": company_id}
+    lagging = f"{_KEY} AND normalized_hash IS DISTINCT FROM content_hash"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE pending AS
         SELECT content_hash, first_seen_at, last_changed_at,
                json_transform(payload, {mapping.structure_sql}) AS d
-        FROM raw_documents
-        WHERE source = $source AND company_id = $company
-          AND normalized_hash IS DISTINCT FROM content_hash
+        FROM raw_documents WHERE {lagging}
         """,
         params,
     )
-    invoices = con.execute("SELECT count(*) FROM pending").fetchone()[0]
+    invoices = _count(con, "SELECT count(*) FROM pending")
     if invoices == 0:
         con.execute("DROP TABLE pending")
         return 0, 0
+    lines = _write_normalized(con, mapping, params)
+    con.execute(f"UPDATE raw_documents SET normalized_hash = content_hash WHERE {lagging}", params)
+    return invoices, lines
+
+
+def _write_normalized(
+    con: duckdb.DuckDBPyConnection, mapping: SourceMapping, params: dict[str, object]
+) -> int:
+    """Replace the invoices and lines of the documents in temp table ``pending``."""
     invoice_select = ", ".join(f"{expr} AS {col}" for col, expr in mapping.invoice_columns.items())
     con.execute(
         f"""
@@ -112,23 +159,18 @@ def normalize_pending(
         """,
         params,
     )
-    con.execute(
-        """
-        DELETE FROM invoices WHERE source = $source AND company_id = $company
-          AND invoice_id IN (SELECT invoice_id FROM pending_invoices)
-        """,
-        params,
-    )
+    for table in ("invoices", "invoice_items"):
+        con.execute(
+            f"""
+            DELETE FROM {table} WHERE {_KEY}
+              AND invoice_id IN (SELECT invoice_id FROM pending_invoices)
+            """,
+            params,
+        )
     con.execute("INSERT INTO invoices BY NAME SELECT * FROM pending_invoices")
-    con.execute(
-        """
-        DELETE FROM invoice_items WHERE source = $source AND company_id = $company
-          AND invoice_id IN (SELECT invoice_id FROM pending_invoices)
-        """,
-        params,
-    )
     item_select = ", ".join(f"{expr} AS {col}" for col, expr in mapping.item_columns.items())
-    lines = con.execute(
+    lines = _count(
+        con,
         f"""
         INSERT INTO invoice_items BY NAME
         SELECT $source AS source, CAST($company AS INTEGER) AS company_id,
@@ -140,14 +182,13 @@ def normalize_pending(
         )
         """,
         params,
-    ).fetchone()[0]
-    con.execute(
-        """
-        UPDATE raw_documents SET normalized_hash = content_hash
-        WHERE source = $source AND company_id = $company
-          AND normalized_hash IS DISTINCT FROM content_hash
-        """,
-        params,
     )
     con.execute("DROP TABLE pending; DROP TABLE pending_invoices")
-    return invoices, lines
+    return lines
+
+
+def _count(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> int:
+    row = con.execute(sql, params or {}).fetchone()
+    return int(row[0]) if row else 0

@@ -12,7 +12,6 @@ class SourceMapping:
     structure: dict[str, object]  # json_transform structure parsed once per document as ``d``
     invoice_columns: dict[str, str]  # invoices column -> SQL over d
     item_columns: dict[str, str]  # invoice_items column -> SQL over it (one line) and line_no
-    volatile_patch_sql: str  # SQL over doc: the payload without fields that change on their own
     items_expr: str = "d.items"
 
     @property

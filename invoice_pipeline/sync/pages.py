@@ -11,16 +11,18 @@ class ValidatedPage:
     """A page as received plus what validation decided about each document in it.
 
     ``ids[i]`` is the id of ``data[i]`` (None when it has none); ``rejected`` maps an index to
-    its sync-log error ``{invoice_id, invoice_number, error}``. The body is kept as bytes so
-    the loader stores documents exactly as received.
+    its sync-log error ``{invoice_id, invoice_number, error}``. ``volatile[i]`` is the exact
+    JSON text (as DuckDB writes a document: compact) of a member that changes without the
+    document changing, left out of the content hash. The body is kept as bytes so the
+    loader stores documents exactly as received.
     """
 
     body: bytes
     ids: list[int | None]
+    volatile: list[str | None] = field(default_factory=list)
     rejected: dict[int, dict[str, Any]] = field(default_factory=dict)
     total: int | None = None
     last_page: int | None = None
-    data_path: str = "$.data"
 
 
 def format_validation_error(errors: list[dict[str, Any]]) -> str:

@@ -113,15 +113,16 @@ def extract_company(
 def normalize_company(
     wh: Warehouse, company_id: int, run_id: str | None
 ) -> dict[str, tuple[int, int]]:
-    """Normalize every pending raw document of the company in one transaction; the lines
-    written count as ``items_extracted`` of this run's sync logs."""
+    """Rebuild invoices and lines of every raw document of the company whose normalized
+    version lags, in one transaction (normally none: batches normalize as they load). Lines
+    written here add to ``items_extracted`` of this run's sync logs."""
     counts: dict[str, tuple[int, int]] = {}
     with wh.write() as con:
         for source in SOURCES.values():
             counts[source.name] = normalize_pending(con, source.mapping, company_id)
             if run_id is not None:
                 con.execute(
-                    "UPDATE sync_logs SET items_extracted = ? "
+                    "UPDATE sync_logs SET items_extracted = items_extracted + ? "
                     "WHERE run_id = ? AND company_id = ? AND source = ? AND status = 'RUNNING'",
                     [counts[source.name][1], run_id, company_id, source.name],
                 )
