@@ -63,6 +63,8 @@ def child_sync(base_url: str) -> dict[str, Any]:
     start = time.perf_counter()
     [result] = run_sync(wh, company_id=1)
     seconds = time.perf_counter() - start
+    if result["status"] != "COMPLETED" or result["invoices_processed"] == 0:
+        raise RuntimeError(f"the sync did not complete: {result['errors'][-1:]}")
     return {
         "seconds": seconds,
         "documents": result["invoices_processed"],
@@ -78,7 +80,7 @@ def _run_child(phase: str, base_url: str, env: dict[str, str]) -> dict[str, Any]
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if out.returncode != 0:
-        raise RuntimeError(f"{phase} failed: {out.stderr.strip().splitlines()[-1:]}")
+        raise SystemExit(f"{phase} failed: {out.stderr.strip().splitlines()[-1:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -15,7 +15,7 @@ from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 
-BATCH_DOCUMENTS = 10_000
+BATCH_DOCUMENTS = 5_000
 
 
 def extract(

@@ -98,7 +98,7 @@ def extract_company(
             metrics,
         )
     except Exception as exc:  # every failure becomes a FAILED sync with its reason
-        reason = str(exc) or type(exc).__name__
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         metrics.api_calls_made = client.api_calls if client else metrics.api_calls_made
         with wh.write() as con:
             log.record(con, log_id, metrics)

@@ -24,6 +24,11 @@ class WarehouseBusyError(RuntimeError):
     """The warehouse lock could not be taken in time."""
 
 
+# Committed data waits in memory until a checkpoint: large enough to checkpoint every few
+# batches rather than every one, small enough that memory stays flat as accounts grow.
+CHECKPOINT_THRESHOLD = "128MB"
+
+
 def _duckdb_config() -> dict[str, str]:
     """Bounded memory (the buffer pool otherwise grows to most of RAM) and spill space."""
     return {
@@ -105,7 +110,7 @@ class Warehouse:
                 if not self._schema_ready:
                     ensure_schema(con)
                     self._schema_ready = True
-                con.execute("SET checkpoint_threshold = '1GB'")
+                con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
                 yield WriteSession(con)
             finally:
                 con.close()
