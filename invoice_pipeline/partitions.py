@@ -10,6 +10,7 @@ from invoice_pipeline.warehouse import Warehouse
 companies = dg.DynamicPartitionsDefinition(name="companies")
 
 SYNC_TYPE_TAG = "invoice_pipeline/sync_type"
+OWNER = "team:data-engineering"
 
 
 def active_company_keys(wh: Warehouse) -> list[str]:

@@ -21,6 +21,15 @@ def cli(
     )  # fmt: skip
 
 
+def configure_company(emulator: BillingoEmulator, key: str) -> None:
+    """Company 4 on the emulator, through the CLI."""
+    out = cli(
+        "settings", "set", "--company", "4", "--name", "A Kft.", "--api-key-stdin",
+        "--base-url", emulator.base_url, stdin=key,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+
+
 def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
@@ -58,18 +67,7 @@ def test_sync_json_prints_the_result_shape_and_exit_code(
     emulator: BillingoEmulator, api_key: str
 ) -> None:
     emulator.add_account(api_key, docs=120, seed=3)
-    cli(
-        "settings",
-        "set",
-        "--company",
-        "4",
-        "--name",
-        "A Kft.",
-        "--api-key-stdin",
-        "--base-url",
-        emulator.base_url,
-        stdin=api_key,
-    )
+    configure_company(emulator, api_key)
     out = cli("sync", "--company", "4", "--source", "billingo", "--json")
     assert out.returncode == 0, out.stderr
     [result] = json.loads(out.stdout)
@@ -93,18 +91,7 @@ def test_failed_sync_exits_non_zero_with_the_reason(
     emulator: BillingoEmulator, api_key: str
 ) -> None:
     emulator.add_account(api_key, docs=5, seed=3)
-    cli(
-        "settings",
-        "set",
-        "--company",
-        "4",
-        "--name",
-        "A Kft.",
-        "--api-key-stdin",
-        "--base-url",
-        emulator.base_url,
-        stdin="wrong-key",
-    )
+    configure_company(emulator, "wrong-key")
     out = cli("sync", "--json")
     assert out.returncode == 1
     [result] = json.loads(out.stdout)
@@ -152,18 +139,7 @@ def test_wrong_secret_key_is_a_clear_error_and_keeps_the_settings(
     from cryptography.fernet import Fernet
 
     emulator.add_account(api_key, docs=3, seed=3)
-    cli(
-        "settings",
-        "set",
-        "--company",
-        "4",
-        "--name",
-        "A Kft.",
-        "--api-key-stdin",
-        "--base-url",
-        emulator.base_url,
-        stdin=api_key,
-    )
+    configure_company(emulator, api_key)
     out = cli("sync", "--json", env={"INVOICE_PIPELINE_SECRET_KEY": Fernet.generate_key().decode()})
     [result] = json.loads(out.stdout)
     assert result["status"] == "FAILED"

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from invoice_pipeline.partitions import SYNC_TYPE_TAG, companies
+from invoice_pipeline.partitions import OWNER, SYNC_TYPE_TAG, companies
 from invoice_pipeline.resources import SourceApiResource, WarehouseResource
 from invoice_pipeline.sync import log
 from invoice_pipeline.sync.service import Source, extract_company
@@ -22,11 +22,12 @@ def documents_asset(source: Source) -> dg.AssetsDefinition:
         partitions_def=companies,
         group_name=source.name,
         kinds={"python", "duckdb"},
-        owners=["team:data-engineering"],
+        owners=[OWNER],
         description=(
             f"Raw {source.display} documents of one company, validated and stored as received "
-            "in `raw_documents` with a content hash. Only new and changed documents are "
-            "written; rejected ones are listed in the sync log."
+            "in `raw_documents` with a content hash, batch by batch with their invoices and "
+            "lines. Only new and changed documents are written; rejected ones are listed in "
+            "the sync log."
         ),
     )
     def _documents(

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from invoice_pipeline.partitions import companies
+from invoice_pipeline.partitions import OWNER, companies
 from invoice_pipeline.resources import WarehouseResource
 from invoice_pipeline.sync import log
 from invoice_pipeline.sync.service import SOURCES, finish_run, normalize_company
@@ -18,35 +18,36 @@ def _company_rows(warehouse: WarehouseResource, table: str, company_id: int) -> 
     return int(row[0]) if row else 0
 
 
+_WAREHOUSE_TABLE = {"group_name": "warehouse", "kinds": {"duckdb"}, "owners": [OWNER]}
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             "invoices",
             deps=DOCUMENT_ASSETS,
-            group_name="warehouse",
-            kinds={"duckdb"},
-            owners=["team:data-engineering"],
             description=(
                 "One row per document and source: numbers, status, totals (DECIMAL), dates, "
-                "partner and issuer. Key: (source, company_id, invoice_id)."
+                "partner and issuer. Key: (source, company_id, invoice_id). Written with each "
+                "batch of raw documents; this step rebuilds any row whose raw document changed "
+                "since it was normalized (a crash, a mapping change) without calling the API."
             ),
+            **_WAREHOUSE_TABLE,
         ),
         dg.AssetSpec(
             "invoice_items",
             deps=DOCUMENT_ASSETS,
-            group_name="warehouse",
-            kinds={"duckdb"},
-            owners=["team:data-engineering"],
             description=(
                 "One row per invoice line, replaced with its invoice when the invoice changes. "
                 "Key: (source, company_id, invoice_id, line_no)."
             ),
+            **_WAREHOUSE_TABLE,
         ),
     ],
     partitions_def=companies,
 )
 def normalized_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Normalize every pending raw document of the company in one transaction."""
+    """Rebuild invoices and lines of raw documents whose normalized version lags."""
     company_id = int(context.partition_key)
     try:
         counts = normalize_company(warehouse.get(), company_id, context.run.run_id)
@@ -76,9 +77,7 @@ def normalized_tables(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 @dg.asset(
     deps=["invoices", "invoice_items"],
     partitions_def=companies,
-    group_name="warehouse",
-    kinds={"duckdb"},
-    owners=["team:data-engineering"],
+    **_WAREHOUSE_TABLE,
     description=(
         "One row per company, source and sync: status (COMPLETED, PARTIAL, FAILED), counts, "
         "API calls, duration and the rejected documents."
