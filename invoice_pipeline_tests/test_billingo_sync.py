@@ -229,3 +229,22 @@ def test_a_sync_that_died_is_marked_failed_by_the_next(
         rows = con.execute("SELECT status, errors FROM sync_logs ORDER BY id").fetchall()
     assert [r[0] for r in rows] == ["FAILED", "COMPLETED"]
     assert "interrupted" in rows[0][1]
+
+
+def test_unchanged_pages_are_skipped_by_fingerprint_and_a_change_in_place_is_caught(
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=350)
+    sync(wh, dagster_instance)
+    assert scalar(wh, "SELECT count(*) FROM page_fingerprints") == 4
+    page_3 = emulator.documents(api_key)[200:300]
+    target = next(d for d in page_3 if d["payment_status"] in ("outstanding", "expired"))
+    emulator.pay(api_key, target["id"], paid_date=date(2026, 11, 21))  # no page shifts
+    _, result = sync(wh, dagster_instance)
+    assert (result["invoices_updated"], result["invoices_created"]) == (1, 0)
+    assert result["invoices_skipped"] == 349
+    paid = "SELECT payment_status, paid_date FROM invoices WHERE invoice_id = ?"
+    with wh.read() as con:
+        assert con.execute(paid, [target["id"]]).fetchone() == ("paid", date(2026, 11, 21))
+    _, again = sync(wh, dagster_instance)
+    assert again["invoices_skipped"] == 350 and again["invoices_updated"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from invoice_pipeline.billingo.pages import validate_page
 from invoice_pipeline.http import ApiClient, RetryPolicy
@@ -50,6 +51,7 @@ class BillingoClient:
         while True:
             params = {**filters, "page": page, "per_page": PER_PAGE}
             result = self.http.get("/documents", params, parse=validate_page)
+            result.page_key = urlencode(sorted(params.items()))
             yield result
             last = result.last_page or page
             if bound is None:

@@ -10,7 +10,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from invoice_pipeline.sync import log
-from invoice_pipeline.sync.loader import BatchCounts, load_batch
+from invoice_pipeline.sync.loader import (
+    BatchCounts,
+    load_batch,
+    store_fingerprints,
+    take_fingerprints,
+)
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
@@ -38,8 +43,28 @@ def extract(
     batch_size = 0
 
     def write(pages_: list[ValidatedPage], excluded_: list[list[int]]) -> None:
+        # A page equal to its fingerprint from the last sync holds only stored, unchanged
+        # documents: DuckDB need not look at it. Pages that had in-sync duplicates are not
+        # fingerprinted (their copy of a document may be newer than the one stored).
+        prints = {i: p.fingerprint() for i, p in enumerate(pages_) if p.page_key}
+        same = {i for i, fp in prints.items() if known.get(pages_[i].page_key or "") == fp}
+        load = [i for i in range(len(pages_)) if i not in same]
         with session.transaction() as con:
-            totals.add(load_batch(con, mapping, company_id, pages_, excluded_))
+            counts = load_batch(
+                con, mapping, company_id, [pages_[i] for i in load], [excluded_[i] for i in load]
+            )
+            counts.skipped += sum(len(pages_[i].ids) - len(excluded_[i]) for i in same)
+            totals.add(counts)
+            store_fingerprints(
+                con,
+                mapping.source,
+                company_id,
+                {
+                    pages_[i].page_key or "": fp
+                    for i, fp in prints.items()
+                    if len(excluded_[i]) == len(pages_[i].rejected)
+                },
+            )
             metrics.invoices_created = totals.created
             metrics.invoices_updated = totals.updated
             metrics.invoices_skipped = totals.skipped
@@ -52,6 +77,8 @@ def extract(
         wh.session() as session,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as pool,
     ):
+        with session.transaction() as con:
+            known = take_fingerprints(con, mapping.source, company_id)
         pending: Future[None] | None = None
         for page in pages:
             skip: list[int] = []

@@ -46,6 +46,8 @@ def load_batch(
     excluded: list[list[int]],
 ) -> BatchCounts:
     """Upsert the documents of ``pages`` except the ``excluded`` indexes (rejected or seen)."""
+    if not pages:
+        return BatchCounts()
     params = {"source": mapping.source, "company": company_id}
     batch = pa.table(
         {
@@ -118,6 +120,32 @@ def load_batch(
         lines = _write_normalized(con, mapping, params)
     con.execute("DROP TABLE staged; DROP TABLE changed")
     return BatchCounts(created, updated, staged - created - updated, lines)
+
+
+def take_fingerprints(
+    con: duckdb.DuckDBPyConnection, source: str, company_id: int
+) -> dict[str, str]:
+    """The page fingerprints of the last sync, removed so only this sync's pages are kept."""
+    params = {"source": source, "company": company_id}
+    rows = con.execute(f"SELECT page_key, fingerprint FROM page_fingerprints WHERE {_KEY}", params)
+    known = dict(rows.fetchall())
+    con.execute(f"DELETE FROM page_fingerprints WHERE {_KEY}", params)
+    return known
+
+
+def store_fingerprints(
+    con: duckdb.DuckDBPyConnection, source: str, company_id: int, prints: dict[str, str]
+) -> None:
+    """Remember pages whose every document is stored (or rejected), for the next sync."""
+    if prints:
+        rows = pa.table({"page_key": list(prints), "fingerprint": list(prints.values())})
+        con.register("fingerprint_rows", rows)
+        con.execute(
+            "INSERT OR REPLACE INTO page_fingerprints "
+            "SELECT $source, $company, page_key, fingerprint FROM fingerprint_rows",
+            {"source": source, "company": company_id},
+        )
+        con.unregister("fingerprint_rows")
 
 
 def normalize_pending(

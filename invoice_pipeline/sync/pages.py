@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,15 @@ class ValidatedPage:
     rejected: dict[int, dict[str, Any]] = field(default_factory=dict)
     total: int | None = None
     last_page: int | None = None
+    page_key: str | None = None  # which listing page this is, e.g. "page=3&per_page=100"
+
+    def fingerprint(self) -> str:
+        """MD5 of the body without its volatile fragments: equal fingerprints of the same
+        ``page_key`` mean the same documents with the same content."""
+        stable = self.body
+        for fragment in {v for v in self.volatile if v}:
+            stable = stable.replace(fragment.encode(), b"")
+        return hashlib.md5(stable).hexdigest()
 
 
 def format_validation_error(errors: list[dict[str, Any]]) -> str:

@@ -124,6 +124,13 @@ TABLES: dict[str, str] = {
         host                  VARCHAR,
         pid                   INTEGER
     """,
+    "page_fingerprints": """
+        source      VARCHAR NOT NULL,
+        company_id  INTEGER NOT NULL,
+        page_key    VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        PRIMARY KEY (source, company_id, page_key)
+    """,
     "schema_meta": """
         version INTEGER NOT NULL
     """,
