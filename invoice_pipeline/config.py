@@ -1,4 +1,7 @@
-"""Environment configuration: the one place that reads the process environment."""
+"""Where the warehouse, the secret key and the source base URLs come from (environment).
+
+The HTTP policy reads its own variables in ``http/policy.py``.
+"""
 
 from __future__ import annotations
 

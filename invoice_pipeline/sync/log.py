@@ -14,8 +14,6 @@ from invoice_pipeline.warehouse import Warehouse
 
 MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"
 RUNNING, COMPLETED, PARTIAL, FAILED = "RUNNING", "COMPLETED", "PARTIAL", "FAILED"
-SYNC_TYPES = (MANUAL, AUTOMATIC)
-STATUSES = (RUNNING, COMPLETED, PARTIAL, FAILED)
 
 
 @dataclass
@@ -143,11 +141,6 @@ def finish(con: duckdb.DuckDBPyConnection, log_id: int, failure: str | None = No
     row = con.execute("SELECT status FROM sync_logs WHERE id = ?", [log_id]).fetchone()
     assert row is not None
     return str(row[0])
-
-
-def fail(wh: Warehouse, log_id: int, reason: str) -> None:
-    with wh.write() as con:
-        finish(con, log_id, failure=reason)
 
 
 def results_for_run(wh: Warehouse, run_id: str) -> list[dict[str, Any]]:

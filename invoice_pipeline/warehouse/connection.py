@@ -101,8 +101,8 @@ class Warehouse:
         """Hold the writer lock and one connection for a series of transactions.
 
         Opening and closing the file per transaction makes DuckDB checkpoint every time
-        (a second or more per batch of 10,000 documents); a session checkpoints once, when
-        it ends.
+        (a second or more per batch of 10,000 documents); a session checkpoints every
+        ``CHECKPOINT_THRESHOLD`` of changes and when it ends.
         """
         with self._locked(fcntl.LOCK_EX):
             con = self._connect(read_only=False)
