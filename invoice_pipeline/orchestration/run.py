@@ -88,10 +88,11 @@ def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
 
 
 def _refused(company_id: int, source: str, message: str) -> dict[str, Any]:
-    counts = dict.fromkeys(
-        ["invoices_processed", "invoices_created", "invoices_updated", "invoices_skipped",
-         "items_extracted", "api_calls"], 0,
-    )  # fmt: skip
     error = {"invoice_id": None, "invoice_number": None, "error": message}
-    return {"company_id": company_id, "source": source, "status": log.FAILED, **counts,
-            "duration_seconds": 0.0, "errors": [error]}  # fmt: skip
+    return log.result(
+        company_id=company_id,
+        source=source,
+        status=log.FAILED,
+        metrics=log.SyncMetrics(errors=[error]),
+        duration_seconds=0.0,
+    )

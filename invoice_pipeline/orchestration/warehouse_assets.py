@@ -10,12 +10,15 @@ from invoice_pipeline.sync.service import SOURCES, finish_run, normalize_company
 DOCUMENT_ASSETS = [dg.AssetKey(f"{name}_documents") for name in SOURCES]
 
 
-def _company_rows(warehouse: WarehouseResource, table: str, company_id: int) -> int:
+def _company_rows(warehouse: WarehouseResource, company_id: int) -> tuple[int, int]:
+    """The company's (invoices, lines) in the warehouse, in one read."""
     with warehouse.get().read() as con:
         row = con.execute(
-            f"SELECT count(*) FROM {table} WHERE company_id = ?", [company_id]
+            "SELECT (SELECT count(*) FROM invoices WHERE company_id = $c), "
+            "(SELECT count(*) FROM invoice_items WHERE company_id = $c)",
+            {"c": company_id},
         ).fetchone()
-    return int(row[0]) if row else 0
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 _WAREHOUSE_TABLE = {"group_name": "warehouse", "kinds": {"duckdb"}, "owners": [OWNER]}
@@ -58,18 +61,19 @@ def normalized_tables(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         raise
     written = sum(c[0] for c in counts.values())
     lines = sum(c[1] for c in counts.values())
+    invoice_rows, line_rows = _company_rows(warehouse, company_id)
     yield dg.MaterializeResult(
         asset_key="invoices",
         metadata={
             "invoices_written": written,
-            "dagster/row_count": _company_rows(warehouse, "invoices", company_id),
+            "dagster/row_count": invoice_rows,
         },
     )
     yield dg.MaterializeResult(
         asset_key="invoice_items",
         metadata={
             "lines_written": lines,
-            "dagster/row_count": _company_rows(warehouse, "invoice_items", company_id),
+            "dagster/row_count": line_rows,
         },
     )
 

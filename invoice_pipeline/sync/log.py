@@ -156,18 +156,36 @@ def results_for_run(wh: Warehouse, run_id: str) -> list[dict[str, Any]]:
             [run_id],
         ).fetchall()
     return [
-        {
-            "company_id": r[0],
-            "source": r[1],
-            "status": r[2],
-            "invoices_processed": r[3],
-            "invoices_created": r[4],
-            "invoices_updated": r[5],
-            "invoices_skipped": r[6],
-            "items_extracted": r[7],
-            "api_calls": r[8],
-            "duration_seconds": round(r[9], 3) if r[9] is not None else None,
-            "errors": json.loads(r[10]),
-        }
+        result(
+            company_id=r[0],
+            source=r[1],
+            status=r[2],
+            metrics=SyncMetrics(*r[3:9], errors=json.loads(r[10])),
+            duration_seconds=round(r[9], 3) if r[9] is not None else None,
+        )
         for r in rows
     ]
+
+
+def result(
+    *,
+    company_id: int,
+    source: str,
+    status: str,
+    metrics: SyncMetrics,
+    duration_seconds: float | None,
+) -> dict[str, Any]:
+    """The seed's sync result shape (``api_calls``, not the log's ``api_calls_made``)."""
+    return {
+        "company_id": company_id,
+        "source": source,
+        "status": status,
+        "invoices_processed": metrics.invoices_processed,
+        "invoices_created": metrics.invoices_created,
+        "invoices_updated": metrics.invoices_updated,
+        "invoices_skipped": metrics.invoices_skipped,
+        "items_extracted": metrics.items_extracted,
+        "api_calls": metrics.api_calls_made,
+        "duration_seconds": duration_seconds,
+        "errors": metrics.errors,
+    }
