@@ -248,3 +248,19 @@ def test_unchanged_pages_are_skipped_by_fingerprint_and_a_change_in_place_is_cau
         assert con.execute(paid, [target["id"]]).fetchone() == ("paid", date(2026, 11, 21))
     _, again = sync(wh, dagster_instance)
     assert again["invoices_skipped"] == 350 and again["invoices_updated"] == 0
+
+
+def test_a_page_that_stays_malformed_fails_the_sync_and_keeps_the_warehouse(
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
+) -> None:
+    configure(wh, emulator, api_key, docs=40)
+    sync(wh, dagster_instance)
+    before = scalar(wh, "SELECT sum(gross_total) FROM invoices")
+    emulator.script_faults(api_key, ["html"] * 4)  # the first attempt and all 3 retries
+    run, result = sync(wh, dagster_instance)
+    assert not run.success and result["status"] == "FAILED"
+    message = result["errors"][-1]["error"]
+    assert "Billingo sent a malformed response for company 4" in message
+    assert "\n" not in message
+    assert scalar(wh, "SELECT count(*) FROM invoices") == 40
+    assert scalar(wh, "SELECT sum(gross_total) FROM invoices") == before
