@@ -76,7 +76,7 @@ def upsert(
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise SettingsError(f"base URL must start with http:// or https://, got {base_url!r}")
     token = crypto.encrypt(api_key.strip()) if api_key is not None else None
-    with wh.write() as con:
+    with wh.write(publish=True) as con:
         exists = con.execute(
             "SELECT 1 FROM company_settings WHERE company_id = ? AND source = ?",
             [company_id, source],

@@ -100,7 +100,7 @@ def extract_company(
     except Exception as exc:  # every failure becomes a FAILED sync with its reason
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         metrics.api_calls_made = client.api_calls if client else metrics.api_calls_made
-        with wh.write() as con:
+        with wh.write(publish=True) as con:
             log.record(con, log_id, metrics)
             log.finish(con, log_id, failure=reason)
         return ExtractOutcome(log_id, metrics, time.monotonic() - started, failure=reason)
@@ -132,8 +132,9 @@ def normalize_company(
 def finish_run(
     wh: Warehouse, company_id: int, run_id: str, failure: str | None = None
 ) -> list[str]:
-    """Close this run's RUNNING sync logs of the company; returns their final statuses."""
-    with wh.write() as con:
+    """Close this run's RUNNING sync logs of the company and publish the read snapshot;
+    returns their final statuses."""
+    with wh.write(publish=True) as con:
         ids = [
             r[0]
             for r in con.execute(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from invoice_pipeline.warehouse import snapshot
 from invoice_pipeline.warehouse.schema import ensure_schema
 
 
@@ -42,6 +43,11 @@ class WriteSession:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The session's connection, for work outside a transaction (ATTACH, publishing)."""
+        return self._con
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -91,10 +97,22 @@ class Warehouse:
         return con
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One transaction under the exclusive lock: committed on success, else rolled back."""
-        with self.session() as session, session.transaction() as con:
-            yield con
+    def write(self, publish: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction under the exclusive lock: committed on success, else rolled back.
+
+        ``publish`` makes a new read snapshot after the commit (still under the lock), for
+        writes that finish a sync or change what readers see of settings.
+        """
+        with self.session() as session:
+            with session.transaction() as con:
+                yield con
+            if publish:
+                snapshot.publish(con, self.path)
+
+    def publish(self) -> Path:
+        """Publish a read snapshot of the warehouse as it is now."""
+        with self.session() as session:
+            return snapshot.publish(session.connection, self.path)
 
     @contextmanager
     def session(self) -> Iterator[WriteSession]:

@@ -136,6 +136,34 @@ TABLES: dict[str, str] = {
     """,
 }
 
+# What the read snapshot (warehouse/snapshot.py) copies per (source, company), and the
+# order it stores rows in: a company's rows together, newest first, as readers page them.
+SNAPSHOT_DATA: dict[str, str] = {
+    "invoices": "company_id, source, invoice_date DESC, invoice_id DESC",
+    "invoice_items": "company_id, source, invoice_id, line_no",
+}
+
+# The analysts' stable interface, created in every read snapshot: no raw payloads, hashes,
+# encrypted keys or process bookkeeping. Columns are only ever added here, never renamed.
+VIEWS: dict[str, str] = {
+    "v_invoices": """CREATE OR REPLACE VIEW v_invoices AS
+        SELECT i.* EXCLUDE (content_hash, first_seen_at, last_changed_at),
+               c.company_name, i.first_seen_at AS synced_at, i.last_changed_at AS changed_at
+        FROM invoices i
+        LEFT JOIN (SELECT company_id, min(company_name) AS company_name
+                   FROM company_settings GROUP BY ALL) c USING (company_id)""",
+    "v_invoice_items": """CREATE OR REPLACE VIEW v_invoice_items AS
+        SELECT l.*, i.invoice_number, i.invoice_date, i.currency, i.cancelled, i.type
+        FROM invoice_items l
+        JOIN invoices i USING (source, company_id, invoice_id)""",
+    "v_sync_logs": """CREATE OR REPLACE VIEW v_sync_logs AS
+        SELECT * EXCLUDE (host, pid) FROM sync_logs""",
+    "v_settings": """CREATE OR REPLACE VIEW v_settings AS
+        SELECT company_id, source, company_name, has_api_key, is_active,
+               created_at, updated_at, last_sync_time
+        FROM company_settings""",
+}
+
 SEQUENCES = ["CREATE SEQUENCE IF NOT EXISTS sync_log_ids START 1"]
 
 # Later schema versions append (version, [statements]) here; each runs once, in order.
