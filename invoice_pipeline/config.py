@@ -34,3 +34,8 @@ def secret_key_env() -> str | None:
 def default_base_url(source: str) -> str:
     """Base URL when a company's settings name none: the source's env var, else the public API."""
     return os.environ.get(BASE_URL_ENV[source]) or DEFAULT_BASE_URLS[source]
+
+
+def batch_documents() -> int:
+    """Documents per write transaction: ``INVOICE_PIPELINE_BATCH_DOCUMENTS``, else 5,000."""
+    return int(os.environ.get("INVOICE_PIPELINE_BATCH_DOCUMENTS") or 5000)

@@ -8,6 +8,7 @@ import click
 from invoice_pipeline.cli.demo import demo
 from invoice_pipeline.cli.emulator import emulator
 from invoice_pipeline.cli.errors import EXPECTED_ERRORS
+from invoice_pipeline.cli.queries import invoices, sync_logs
 from invoice_pipeline.cli.settings import secret_key, settings
 from invoice_pipeline.cli.sync import sync
 
@@ -17,7 +18,7 @@ def cli() -> None:
     """Billingo and BillX invoices into a DuckDB warehouse, through Dagster."""
 
 
-for command in (settings, secret_key, sync, emulator, demo):
+for command in (settings, secret_key, sync, invoices, sync_logs, emulator, demo):
     cli.add_command(command)
 
 

@@ -2,6 +2,7 @@
 
 from invoice_pipeline.crypto import SecretKeyError
 from invoice_pipeline.orchestration.run import NothingToSyncError
+from invoice_pipeline.queries import QueryError
 from invoice_pipeline.settings_store import SettingsError
 from invoice_pipeline.sync.log import SyncAlreadyRunningError
 from invoice_pipeline.warehouse import WarehouseBusyError
@@ -10,6 +11,7 @@ EXPECTED_ERRORS = (
     SecretKeyError,
     SettingsError,
     NothingToSyncError,
+    QueryError,
     SyncAlreadyRunningError,
     WarehouseBusyError,
 )

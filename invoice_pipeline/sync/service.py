@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from invoice_pipeline import settings_store
+from invoice_pipeline import config, settings_store
 from invoice_pipeline.billingo.client import BillingoClient
 from invoice_pipeline.billingo.mapping import MAPPING as BILLINGO_MAPPING
 from invoice_pipeline.http import RetryPolicy
@@ -96,6 +96,7 @@ def extract_company(
             source.pages(client),
             lambda: client.api_calls if client else 0,
             metrics,
+            batch_documents=config.batch_documents(),
         )
     except Exception as exc:  # every failure becomes a FAILED sync with its reason
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
