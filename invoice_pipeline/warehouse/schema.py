@@ -131,6 +131,21 @@ TABLES: dict[str, str] = {
         fingerprint VARCHAR NOT NULL,
         PRIMARY KEY (source, company_id, page_key)
     """,
+    "company_features": """
+        company_id  INTEGER NOT NULL,
+        feature     VARCHAR NOT NULL,
+        enabled     BOOLEAN NOT NULL,
+        updated_at  TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (company_id, feature)
+    """,
+    "users": """
+        username      VARCHAR NOT NULL PRIMARY KEY,
+        password_hash VARCHAR NOT NULL,
+        role          VARCHAR NOT NULL,
+        company_id    INTEGER NOT NULL,
+        is_active     BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at    TIMESTAMPTZ NOT NULL
+    """,
     "schema_meta": """
         version INTEGER NOT NULL
     """,
@@ -141,6 +156,14 @@ TABLES: dict[str, str] = {
 SNAPSHOT_DATA: dict[str, str] = {
     "invoices": "company_id, source, invoice_date DESC, invoice_id DESC",
     "invoice_items": "company_id, source, invoice_id, line_no",
+}
+
+# Tables the snapshot copies whole and current (with their order); ``company_settings`` is
+# copied too, with ``has_api_key`` in place of the encrypted key.
+SNAPSHOT_CURRENT: dict[str, str] = {
+    "sync_logs": "id",
+    "company_features": "company_id, feature",
+    "users": "username",
 }
 
 # The analysts' stable interface, created in every read snapshot: no raw payloads, hashes,

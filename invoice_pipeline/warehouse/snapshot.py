@@ -10,7 +10,8 @@ from a sync, and a published file never changes.
 Each (source, company) in a snapshot holds the data of its last successful sync
 (COMPLETED or PARTIAL): while a sync of it runs, or after one failed, its rows are carried
 over from the previous snapshot, so readers never see a half-written sync. Sync logs and
-settings (``has_api_key`` only, never the encrypted key) are always current. Rows are
+settings (``has_api_key`` only, never the encrypted key), feature flags and API users are
+always current. Rows are
 sorted by company, newest first, so a company's page reads only its own row groups.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from invoice_pipeline.warehouse.schema import SNAPSHOT_DATA, VIEWS
+from invoice_pipeline.warehouse.schema import SNAPSHOT_CURRENT, SNAPSHOT_DATA, VIEWS
 
 _STALE = """
     SELECT source, company_id FROM (
@@ -89,7 +90,8 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
             f"CREATE TABLE snap.snapshot_companies AS SELECT * FROM ({_AS_OF}) "
             f"WHERE (source, company_id) NOT IN (SELECT * FROM stale) {carried_as_of}"
         )
-        con.execute("CREATE TABLE snap.sync_logs AS SELECT * FROM main.sync_logs ORDER BY id")
+        for table, order in SNAPSHOT_CURRENT.items():
+            con.execute(f"CREATE TABLE snap.{table} AS SELECT * FROM main.{table} ORDER BY {order}")
         con.execute(
             "CREATE TABLE snap.company_settings AS SELECT * EXCLUDE (api_key_encrypted), "
             "api_key_encrypted IS NOT NULL AS has_api_key FROM main.company_settings"
