@@ -72,6 +72,7 @@ def extract(
             metrics.items_extracted = totals.lines
             metrics.api_calls_made = api_calls()
             log.record(con, log_id, metrics)
+        session.yield_to_waiting()  # other companies' syncs write between our batches
 
     with (
         wh.session() as session,
@@ -93,6 +94,7 @@ def extract(
                     skip.append(index)
                 else:
                     seen.add(doc_id)
+            metrics.errors.extend(page.problems)
             batch.append(page)
             excluded.append(skip)
             batch_size += len(page.ids) - len(skip)

@@ -39,25 +39,62 @@ def _duckdb_config() -> dict[str, str]:
 
 
 class WriteSession:
-    """One writer connection; each ``transaction()`` commits or rolls back on its own."""
+    """A writer connection for a series of transactions, each committed on its own.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
+    The lock and the connection are taken at the first transaction and kept while nobody
+    else waits. ``yield_to_waiting()`` between transactions hands the file to waiting
+    writers or readers (the next transaction takes it back), so a long sync holds the
+    warehouse only while it writes and other companies' syncs interleave by batch.
+    """
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._wh = warehouse
+        self._fd: int | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """The session's connection, for work outside a transaction (ATTACH, publishing)."""
+        """The session's connection (opened if needed), for work outside a transaction."""
+        if self._con is None:
+            self._fd = self._wh._acquire(fcntl.LOCK_EX)
+            try:
+                self._con = self._wh._open_writer()
+            except BaseException:
+                self.close()
+                raise
         return self._con
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self._con.execute("BEGIN TRANSACTION")
+        con = self.connection
+        con.execute("BEGIN TRANSACTION")
         try:
-            yield self._con
+            yield con
         except BaseException:
-            self._con.execute("ROLLBACK")
+            con.execute("ROLLBACK")
             raise
-        self._con.execute("COMMIT")
+        con.execute("COMMIT")
+
+    def yield_to_waiting(self) -> bool:
+        """If anyone waits for the warehouse, close and let them in; True if so."""
+        if self._con is None or not self._wh._others_waiting():
+            return False
+        self.close()
+        deadline = time.monotonic() + self._wh.lock_timeout_s
+        while self._wh._others_waiting() and time.monotonic() < deadline:
+            time.sleep(0.005)  # waiters stop announcing once they hold the lock: hand it over
+        return True
+
+    def close(self) -> None:
+        """Checkpoint and close the connection, release the lock."""
+        try:
+            if self._con is not None:
+                self._con.close()
+        finally:
+            self._con = None
+            if self._fd is not None:
+                os.close(self._fd)  # closing the descriptor releases the flock
+                self._fd = None
 
 
 class Warehouse:
@@ -70,16 +107,23 @@ class Warehouse:
     def lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".lock")
 
-    @contextmanager
-    def _locked(self, mode: int) -> Iterator[None]:
+    @property
+    def _want_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".want")
+
+    def _acquire(self, mode: int) -> int:
+        """Take the flock (exclusive or shared); while waiting, hold a shared lock on the
+        ``.want`` file so the holder can see that someone waits."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        want = os.open(self._want_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            fcntl.flock(want, fcntl.LOCK_SH)
             deadline = time.monotonic() + self.lock_timeout_s
             while True:
                 try:
                     fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
+                    return fd
                 except BlockingIOError:
                     if time.monotonic() > deadline:
                         raise WarehouseBusyError(
@@ -87,9 +131,41 @@ class Warehouse:
                             f"for {self.lock_timeout_s:.0f} s"
                         ) from None
                     time.sleep(0.02)
+        except BaseException:
+            os.close(fd)
+            raise
+        finally:
+            os.close(want)
+
+    def _others_waiting(self) -> bool:
+        want = os.open(self._want_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(want, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(want)
+
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        fd = self._acquire(mode)
+        try:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the flock
+
+    def _open_writer(self) -> duckdb.DuckDBPyConnection:
+        con = self._connect(read_only=False)
+        try:
+            if not self._schema_ready:
+                ensure_schema(con)
+                self._schema_ready = True
+            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(str(self.path), read_only=read_only, config=_duckdb_config())
@@ -120,18 +196,14 @@ class Warehouse:
 
         Opening and closing the file per transaction makes DuckDB checkpoint every time
         (a second or more per batch of 10,000 documents); a session checkpoints every
-        ``CHECKPOINT_THRESHOLD`` of changes and when it ends.
+        ``CHECKPOINT_THRESHOLD`` of changes, when it yields to a waiting writer, and when
+        it ends.
         """
-        with self._locked(fcntl.LOCK_EX):
-            con = self._connect(read_only=False)
-            try:
-                if not self._schema_ready:
-                    ensure_schema(con)
-                    self._schema_ready = True
-                con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-                yield WriteSession(con)
-            finally:
-                con.close()
+        session = WriteSession(self)
+        try:
+            yield session
+        finally:
+            session.close()
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
