@@ -9,6 +9,7 @@ plain ``Callable[[Request], Response]`` that knows nothing about sockets.
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import socketserver
 import struct
@@ -19,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Literal
+from types import FrameType
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote
 
 SendMode = Literal["full", "truncated", "reset"]
@@ -32,6 +34,7 @@ class Request:
     path: str  # percent-decoded, without the query string
     query: list[tuple[str, str]]  # in request order, blanks kept
     headers: HTTPMessage
+    body: bytes = b""  # the raw request body (empty when none was sent)
 
 
 @dataclass
@@ -69,11 +72,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length > 0:
-            self.rfile.read(length)  # keep the connection in sync even if the body is unused
+        # Always read the body, even if the app ignores it, to keep the connection in sync.
+        body = self.rfile.read(length) if length > 0 else b""
         raw_path, _, query = self.path.partition("?")
         request = Request(
-            self.command, unquote(raw_path), parse_qsl(query, keep_blank_values=True), self.headers
+            self.command,
+            unquote(raw_path),
+            parse_qsl(query, keep_blank_values=True),
+            self.headers,
+            body,
         )
         try:
             response = self.server.app(request)
@@ -197,3 +204,26 @@ class HttpEmulatorServer:
         server.server_close()
         if thread is not None:
             thread.join(timeout=5)
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGINT or SIGTERM (the previous handlers are restored afterwards); for
+    serving an emulator in the foreground. Off the main thread only a KeyboardInterrupt ends it.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_signal)
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
