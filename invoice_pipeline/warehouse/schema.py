@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MONEY = "DECIMAL(18,4)"
 RATE = "DECIMAL(18,6)"
@@ -37,7 +37,8 @@ TABLES: dict[str, str] = {
         content_hash    VARCHAR NOT NULL,
         normalized_hash VARCHAR,
         first_seen_at   TIMESTAMPTZ NOT NULL,
-        last_changed_at TIMESTAMPTZ NOT NULL
+        last_changed_at TIMESTAMPTZ NOT NULL,
+        listing_hash    VARCHAR
     """,
     "invoices": f"""
         source                 VARCHAR NOT NULL,
@@ -103,6 +104,38 @@ TABLES: dict[str, str] = {
         entitlement     VARCHAR,
         comment         VARCHAR
     """,
+    "partners": """
+        source          VARCHAR NOT NULL,
+        company_id      INTEGER NOT NULL,
+        partner_id      BIGINT NOT NULL,
+        name            VARCHAR,
+        tax_number      VARCHAR,
+        email           VARCHAR,
+        phone           VARCHAR,
+        country_code    VARCHAR,
+        post_code       VARCHAR,
+        city            VARCHAR,
+        address         VARCHAR,
+        created_at      TIMESTAMPTZ,
+        payload         JSON NOT NULL,
+        content_hash    VARCHAR NOT NULL,
+        first_seen_at   TIMESTAMPTZ NOT NULL,
+        last_changed_at TIMESTAMPTZ NOT NULL
+    """,
+    "products": f"""
+        source          VARCHAR NOT NULL,
+        company_id      INTEGER NOT NULL,
+        product_id      BIGINT NOT NULL,
+        name            VARCHAR,
+        unit            VARCHAR,
+        net_unit_price  {MONEY},
+        vat             VARCHAR,
+        description     VARCHAR,
+        payload         JSON NOT NULL,
+        content_hash    VARCHAR NOT NULL,
+        first_seen_at   TIMESTAMPTZ NOT NULL,
+        last_changed_at TIMESTAMPTZ NOT NULL
+    """,
     "sync_logs": """
         id                    BIGINT NOT NULL PRIMARY KEY,
         company_id            INTEGER NOT NULL,
@@ -156,6 +189,8 @@ TABLES: dict[str, str] = {
 SNAPSHOT_DATA: dict[str, str] = {
     "invoices": "company_id, source, invoice_date DESC, invoice_id DESC",
     "invoice_items": "company_id, source, invoice_id, line_no",
+    "partners": "company_id, source, partner_id",
+    "products": "company_id, source, product_id",
 }
 
 # Tables the snapshot copies whole and current (with their order); ``company_settings`` is
@@ -179,6 +214,10 @@ VIEWS: dict[str, str] = {
         SELECT l.*, i.invoice_number, i.invoice_date, i.currency, i.cancelled, i.type
         FROM invoice_items l
         JOIN invoices i USING (source, company_id, invoice_id)""",
+    "v_partners": """CREATE OR REPLACE VIEW v_partners AS
+        SELECT * EXCLUDE (payload, content_hash) FROM partners""",
+    "v_products": """CREATE OR REPLACE VIEW v_products AS
+        SELECT * EXCLUDE (payload, content_hash) FROM products""",
     "v_sync_logs": """CREATE OR REPLACE VIEW v_sync_logs AS
         SELECT * EXCLUDE (host, pid) FROM sync_logs""",
     "v_settings": """CREATE OR REPLACE VIEW v_settings AS
@@ -190,7 +229,9 @@ VIEWS: dict[str, str] = {
 SEQUENCES = ["CREATE SEQUENCE IF NOT EXISTS sync_log_ids START 1"]
 
 # Later schema versions append (version, [statements]) here; each runs once, in order.
-MIGRATIONS: list[tuple[int, list[str]]] = []
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (2, ["ALTER TABLE raw_documents ADD COLUMN IF NOT EXISTS listing_hash VARCHAR"]),
+]
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
