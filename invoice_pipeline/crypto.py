@@ -72,3 +72,40 @@ def decrypt(token: str, *, what: str) -> str:
             f"the stored API key for {what} cannot be decrypted with the configured secret key "
             "(wrong INVOICE_PIPELINE_SECRET_KEY or key file?)"
         ) from None
+
+
+def rotate(token: str, *, what: str) -> str:
+    """Re-encrypt a stored key with the first (newest) secret key."""
+    try:
+        return load_cipher().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretKeyError(
+            f"the stored API key for {what} cannot be decrypted with any configured secret key: "
+            "nothing was re-encrypted"
+        ) from None
+
+
+def _write_key_file(path: Path, keys: list[str]) -> None:
+    """Replace the key file atomically (mode 0600)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(",".join(keys) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def add_file_key(path: Path) -> str:
+    """Put a new key first in the key file, keeping the old ones (they still decrypt);
+    returns the new key."""
+    old = [k.strip() for k in path.read_text().split(",") if k.strip()]
+    _parse_keys(",".join(old), f"the key file {path}")
+    new = Fernet.generate_key().decode()
+    _write_key_file(path, [new, *old])
+    return new
+
+
+def keep_only_file_key(path: Path, key: str) -> None:
+    """After every stored key is re-encrypted: drop the old keys from the key file."""
+    _write_key_file(path, [key])

@@ -146,3 +146,20 @@ def api_key(wh: Warehouse, company_id: int, source: str) -> str:
     if row[0] is None:
         raise SettingsError(f"company {company_id} has no {source} API key")
     return crypto.decrypt(row[0], what=f"company {company_id} ({source})")
+
+
+def rotate_keys(wh: Warehouse) -> int:
+    """Re-encrypt every stored API key with the newest secret key, in one transaction (a key
+    that no configured secret key decrypts aborts it); returns how many were re-encrypted."""
+    with wh.write() as con:
+        rows = con.execute(
+            "SELECT company_id, source, api_key_encrypted FROM company_settings "
+            "WHERE api_key_encrypted IS NOT NULL ORDER BY company_id, source"
+        ).fetchall()
+        for company_id, source, token in rows:
+            con.execute(
+                "UPDATE company_settings SET api_key_encrypted = ? "
+                "WHERE company_id = ? AND source = ?",
+                [crypto.rotate(token, what=f"company {company_id} ({source})"), company_id, source],
+            )
+    return len(rows)

@@ -5,7 +5,7 @@ import sys
 import click
 from cryptography.fernet import Fernet
 
-from invoice_pipeline import config, settings_store
+from invoice_pipeline import config, crypto, settings_store
 from invoice_pipeline.cli.output import print_json, print_table
 from invoice_pipeline.warehouse import Warehouse
 
@@ -87,3 +87,28 @@ def secret_key() -> None:
 def new_secret_key() -> None:
     """Print a new key for INVOICE_PIPELINE_SECRET_KEY."""
     click.echo(Fernet.generate_key().decode())
+
+
+@secret_key.command("rotate")
+def rotate_secret_key() -> None:
+    """Re-encrypt every stored API key with a new secret key.
+
+    With the key file: a new key is generated and put first in the file, every stored key is
+    re-encrypted with it, then the old key is removed. With INVOICE_PIPELINE_SECRET_KEY:
+    put the new key first ("NEW,OLD"), run this, then drop OLD from the variable.
+    """
+    wh = Warehouse(config.db_path())
+    if config.secret_key_env():
+        count = settings_store.rotate_keys(wh)
+        click.echo(
+            f"re-encrypted {count} stored API key(s) with the first key of "
+            "INVOICE_PIPELINE_SECRET_KEY; the other keys in it can now be removed"
+        )
+        return
+    path = config.key_file()
+    if not path.exists():
+        raise settings_store.SettingsError(f"no key file at {path}: nothing to rotate")
+    new_key = crypto.add_file_key(path)
+    count = settings_store.rotate_keys(wh)  # on failure the file keeps both keys: still valid
+    crypto.keep_only_file_key(path, new_key)
+    click.echo(f"re-encrypted {count} stored API key(s) with a new key in {path}")
