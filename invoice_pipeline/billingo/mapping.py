@@ -1,8 +1,10 @@
 """Billingo field mapping: raw document JSON -> warehouse rows, as DuckDB SQL.
 
 Each document is parsed once with ``json_transform`` into the typed struct ``STRUCTURE``
-(money stays VARCHAR there and is cast to DECIMAL from its exact JSON text); the column
-expressions below read that struct as ``d`` (documents) and ``it`` (one line).
+(money stays VARCHAR there and is cast to DECIMAL from its JSON text: DuckDB's shortest text
+of the number's double, so exact for the at most 15 significant digits ``models.Money``
+lets through); the column expressions below read that struct as ``d`` (documents) and
+``it`` (one line).
 Notes applied: ``""`` -> NULL; ``document_partner`` with a fallback to the deprecated
 ``partner``; ``paid_date`` only when paid or partially paid (the API sends today otherwise);
 totals are taken as sent, never recomputed (Billingo rounds per line).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -16,6 +17,7 @@ class _TypedPage(BaseModel):
     data: list[Document]
     total: int | None = None
     last_page: int | None = None
+    current_page: int | None = None
 
 
 class _LoosePage(BaseModel):
@@ -23,6 +25,7 @@ class _LoosePage(BaseModel):
     data: list[Any]
     total: int | None = None
     last_page: int | None = None
+    current_page: int | None = None
 
 
 def validate_page(body: bytes) -> ValidatedPage:
@@ -34,9 +37,12 @@ def validate_page(body: bytes) -> ValidatedPage:
     try:
         page = _TypedPage.model_validate_json(body)
     except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors) and not _is_utf8(body):
+            return _with_invalid_utf8(body)
         by_doc: dict[int, list[dict[str, Any]]] = defaultdict(list)
         envelope: list[dict[str, Any]] = []
-        for err in exc.errors(include_url=False, include_input=False):
+        for err in errors:
             loc = err["loc"]
             if len(loc) >= 2 and loc[0] == "data" and isinstance(loc[1], int):
                 by_doc[loc[1]].append({**err, "loc": loc[2:]})
@@ -51,6 +57,7 @@ def validate_page(body: bytes) -> ValidatedPage:
         volatile=[_volatile(d) for d in page.data],
         total=page.total,
         last_page=page.last_page,
+        current_page=page.current_page,
     )
 
 
@@ -75,9 +82,81 @@ def _partially_valid(body: bytes, by_doc: dict[int, list[dict[str, Any]]]) -> Va
             "error": format_validation_error(errors),
         }
     return ValidatedPage(
-        body=body, ids=ids, rejected=rejected, total=loose.total, last_page=loose.last_page
+        body=body,
+        ids=ids,
+        rejected=rejected,
+        total=loose.total,
+        last_page=loose.last_page,
+        current_page=loose.current_page,
     )
 
 
 def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """An id the warehouse can hold (BIGINT), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _with_invalid_utf8(body: bytes) -> ValidatedPage:
+    """A page whose bytes are not all UTF-8: the documents with a bad byte are rejected
+    (their true text is unknowable), the others are validated and loaded as usual.
+
+    The page is validated and stored with U+FFFD in place of each bad byte; only the
+    rejected documents' bytes differ from what was received.
+    """
+    text = body.decode("utf-8", errors="surrogateescape")  # bad bytes -> lone surrogates
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise ValueError("not a document page (invalid JSON and not UTF-8)") from None
+    page = validate_page(body.decode("utf-8", errors="replace").encode())
+    data = raw.get("data") if isinstance(raw, dict) else None
+    for index, doc in enumerate(data if isinstance(data, list) else []):
+        where = _bad_text(doc)
+        if where is not None and index < len(page.ids):
+            number = doc.get("invoice_number") if isinstance(doc, dict) else None
+            page.rejected.setdefault(
+                index,
+                {
+                    "invoice_id": page.ids[index],
+                    "invoice_number": _clean(number) if isinstance(number, str) else None,
+                    "error": f"{where}: not valid UTF-8",
+                },
+            )
+    return page
+
+
+def _bad_text(value: object, path: str = "") -> str | None:
+    """The path of the first key or string holding a byte that was not UTF-8, or None."""
+    if isinstance(value, str):
+        return path or "document" if _has_bad_byte(value) else None
+    items: Any = ()
+    if isinstance(value, dict):
+        for key in value:
+            if _has_bad_byte(key):
+                return f"{path}.{_clean(key)}".lstrip(".")
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found = _bad_text(item, f"{path}.{key}".lstrip("."))
+        if found is not None:
+            return found
+    return None
+
+
+def _has_bad_byte(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _clean(text: str) -> str:
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")

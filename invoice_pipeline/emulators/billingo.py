@@ -5,9 +5,10 @@ newest first), ``GET /documents/{id}``, ``GET /partners``, ``GET /utils/time``. 
 the spec's shapes (``DocumentList``, ``ClientErrorResponse``, ``ValidationErrorResponse``,
 ``ServerErrorResponse``, ``TooManyRequestsResponse``). Misbehaviour comes from ``knobs``.
 
-Order of checks per request: count it, sleep ``latency_ms``, authenticate (401), rate limit
-(429, does not consume a scripted fault), then the next scripted fault of that key or of any
-key, else a seeded random fault on ``/documents`` routes, then the route itself.
+Order of checks per request: count it, sleep ``latency_ms``, authenticate (401), the
+``before_request`` hook (a test's own misbehaviour), rate limit (429, does not consume a
+scripted fault), then the next scripted fault of that key or of any key, else a seeded random
+fault on ``/documents`` routes, then the route itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from types import FrameType, TracebackType
 from typing import Any
@@ -49,6 +51,11 @@ class BillingoEmulator:
 
     ``today`` is the emulator's date: invoice dates end there and unpaid documents show it as
     ``paid_date``. ``timeout_s`` is how long a ``"timeout"`` fault holds its answer back.
+
+    ``before_request``, when set, sees every authenticated request (``request.headers``
+    holds the key) before the rate limit and faults: it may change the account in the
+    middle of a crawl (``add_document``, ``replace_document``), script faults for this very
+    request, hold it back, or return a ``Response`` that is served instead.
     """
 
     def __init__(
@@ -79,6 +86,7 @@ class BillingoEmulator:
         self._stopping = threading.Event()
         self._server = HttpEmulatorServer(self._handle, host=host, port=port)
         self._port: int | None = None
+        self.before_request: Callable[[Request], Response | None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -150,7 +158,13 @@ class BillingoEmulator:
         return self._account(api_key).add_document(**overrides)
 
     def replace_document(self, api_key: str, doc_id: int, raw: Any) -> None:
+        """Serve ``raw`` in the place of document ``doc_id``: any JSON value, or ``bytes``
+        served verbatim (not even checked to be JSON or UTF-8)."""
         self._account(api_key).replace_document(doc_id, raw)
+
+    def reorder_documents(self, api_key: str, doc_ids: list[int]) -> None:
+        """Serve the same documents in another order: ``doc_ids`` (every id once) newest first."""
+        self._account(api_key).reorder(doc_ids)
 
     def script_faults(self, api_key: str | None, faults: list[str]) -> None:
         self._faults.script(api_key, faults)
@@ -165,6 +179,11 @@ class BillingoEmulator:
         account = self._accounts.get(key) if key is not None else None
         if key is None or account is None:
             return Response(401, UNAUTHORIZED)
+        hook = self.before_request
+        if hook is not None:
+            replaced = hook(request)
+            if replaced is not None:
+                return replaced
         decision = self._limiter.check(key)
         headers = rate_headers(decision)
         if decision is not None and not decision.allowed:

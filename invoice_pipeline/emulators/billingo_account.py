@@ -108,7 +108,7 @@ class BillingoAccount:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return [json.loads(body) for body in bodies]
+            return [json.loads(body.decode("utf-8", errors="replace")) for body in bodies]
         finally:
             if was_enabled:
                 gc.enable()
@@ -168,6 +168,16 @@ class BillingoAccount:
     def replace_document(self, doc_id: int, raw: Any) -> None:
         with self.lock:
             self._put(DocRecord.from_dict(doc_id, raw, raw=True), self._position(doc_id))
+
+    def reorder(self, doc_ids: list[int]) -> None:
+        """Serve the same documents in the order ``doc_ids`` (newest first)."""
+        with self.lock:
+            if sorted(doc_ids) != sorted(self.positions):
+                raise ValueError("doc_ids must list every document of the account once")
+            by_id = {record.id: record for record in self.records}
+            self.records[:] = [by_id[doc_id] for doc_id in reversed(doc_ids)]
+            self.positions = {record.id: i for i, record in enumerate(self.records)}
+            self._cache = _Cache()
 
     @property
     def today(self) -> date:

@@ -55,14 +55,15 @@ class DocRecord:
 
     @classmethod
     def from_dict(cls, doc_id: int, doc: Any, raw: bool = False) -> DocRecord:
-        """Any JSON value under the given id; ``raw`` ones (possibly invalid, put in place by a
-        test) are served exactly as given, even when the emulator's today changes."""
+        """Any JSON value (or ``bytes``, served verbatim) under the given id; ``raw`` ones
+        (possibly invalid, put in place by a test) are served exactly as given, even when the
+        emulator's today changes."""
         d = doc if isinstance(doc, dict) else {}
         partner = d.get("document_partner")
         status = d.get("payment_status")
         return cls(
             id=doc_id,
-            body=encode(doc),
+            body=doc if isinstance(doc, bytes) else encode(doc),
             type=d.get("type"),
             payment_status=status,
             payment_method=d.get("payment_method"),
@@ -74,4 +75,6 @@ class DocRecord:
         )
 
     def to_dict(self) -> Any:
-        return json.loads(self.body)
+        """The served document parsed; bytes that are not UTF-8 (put in place by a test) are
+        read with U+FFFD in their place."""
+        return json.loads(self.body.decode("utf-8", errors="replace"))

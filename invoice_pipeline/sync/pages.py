@@ -12,19 +12,28 @@ class ValidatedPage:
     """A page as received plus what validation decided about each document in it.
 
     ``ids[i]`` is the id of ``data[i]`` (None when it has none); ``rejected`` maps an index to
-    its sync-log error ``{invoice_id, invoice_number, error}``. ``volatile[i]`` is the exact
-    JSON text (as DuckDB writes a document: compact) of a member that changes without the
-    document changing, left out of the content hash. The body is kept as bytes so the
-    loader stores documents exactly as received.
+    its sync-log error ``{invoice_id, invoice_number, error}``; ``problems`` are sync-log
+    errors about the listing rather than one document (they make the sync PARTIAL too).
+    ``volatile[i]`` is the exact JSON text (as DuckDB writes a document: compact) of a member
+    that changes without the document changing, left out of the content hash. The body is
+    kept as bytes so the loader stores documents exactly as received.
     """
 
     body: bytes
     ids: list[int | None]
     volatile: list[str | None] = field(default_factory=list)
     rejected: dict[int, dict[str, Any]] = field(default_factory=dict)
+    problems: list[dict[str, Any]] = field(default_factory=list)
     total: int | None = None
     last_page: int | None = None
+    current_page: int | None = None
     page_key: str | None = None  # which listing page this is, e.g. "page=3&per_page=100"
+    # Sources that fetch each document after listing it (BillX): ``listing_hashes[i]`` is the
+    # hash of the list entry ``data[i]`` was fetched for, stored with it in raw_documents;
+    # ``unchanged`` are listed documents whose entry hash equals the stored one, not
+    # fetched (they count as skipped).
+    listing_hashes: list[str | None] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
 
     def fingerprint(self) -> str:
         """MD5 of the body without its volatile fragments: equal fingerprints of the same
@@ -37,7 +46,10 @@ class ValidatedPage:
 
 def format_validation_error(errors: list[dict[str, Any]]) -> str:
     """One short line from pydantic errors of one document: the field path and the reason."""
-    union_tags = {"decimal", "literal['']", "date", "int", "bool", "str", "none", "list", "dict"}
+    union_tags = {
+        "decimal", "literal['']", "date", "int", "bool", "str", "none", "list", "dict",
+        "constrained-float", "constrained-int",
+    }  # fmt: skip
     preferred = [e for e in errors if e.get("type") != "literal_error"] or errors
     first = preferred[0]
     path = ".".join(str(p) for p in first.get("loc", ()) if str(p) not in union_tags)
