@@ -14,6 +14,7 @@ from invoice_pipeline.sync.loader import (
     BatchCounts,
     load_batch,
     store_fingerprints,
+    store_listing_hashes,
     take_fingerprints,
 )
 from invoice_pipeline.sync.mapping import SourceMapping
@@ -54,6 +55,14 @@ def extract(
                 con, mapping, company_id, [pages_[i] for i in load], [excluded_[i] for i in load]
             )
             counts.skipped += sum(len(pages_[i].ids) - len(excluded_[i]) for i in same)
+            counts.skipped += sum(len(p.unchanged) for p in pages_)  # listed, not fetched
+            store_listing_hashes(
+                con,
+                mapping.source,
+                company_id,
+                [pages_[i] for i in load],
+                [excluded_[i] for i in load],
+            )
             totals.add(counts)
             store_fingerprints(
                 con,

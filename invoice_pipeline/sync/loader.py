@@ -220,3 +220,48 @@ def _count(
 ) -> int:
     row = con.execute(sql, params or {}).fetchone()
     return int(row[0]) if row else 0
+
+
+def listing_hashes(con: duckdb.DuckDBPyConnection, source: str, company_id: int) -> dict[int, str]:
+    """Document id -> the hash of the list entry its stored version was fetched for (sources
+    that list first and fetch each document after: a document whose entry is unchanged need
+    not be fetched again)."""
+    rows = con.execute(
+        f"SELECT document_id, listing_hash FROM raw_documents "
+        f"WHERE {_KEY} AND listing_hash IS NOT NULL",
+        {"source": source, "company": company_id},
+    )
+    return dict(rows.fetchall())
+
+
+def store_listing_hashes(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    company_id: int,
+    pages: list[ValidatedPage],
+    excluded: list[list[int]],
+) -> None:
+    """Remember the list entry hash of every document of ``pages`` that was stored or found
+    unchanged (not the ``excluded`` ones: a rejected document keeps its old hash, so it is
+    fetched again); after ``load_batch`` of the same pages, in its transaction."""
+    ids: list[int] = []
+    hashes: list[str] = []
+    for page, skip in zip(pages, excluded, strict=True):
+        skipped = set(skip)
+        for index, (doc_id, digest) in enumerate(zip(page.ids, page.listing_hashes, strict=False)):
+            if index not in skipped and doc_id is not None and digest is not None:
+                ids.append(doc_id)
+                hashes.append(digest)
+    if not ids:
+        return
+    rows = pa.table({"document_id": pa.array(ids, pa.int64()), "listing_hash": hashes})
+    con.register("listing_rows", rows)
+    con.execute(
+        f"""
+        UPDATE raw_documents SET listing_hash = l.listing_hash FROM listing_rows l
+        WHERE {_KEY} AND raw_documents.document_id = l.document_id
+          AND raw_documents.listing_hash IS DISTINCT FROM l.listing_hash
+        """,
+        {"source": source, "company": company_id},
+    )
+    con.unregister("listing_rows")

@@ -7,17 +7,22 @@ gives the field mapping and how to open a client and walk its document pages.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+import duckdb
 
 from invoice_pipeline import config, settings_store
 from invoice_pipeline.billingo.client import BillingoClient
 from invoice_pipeline.billingo.mapping import MAPPING as BILLINGO_MAPPING
+from invoice_pipeline.billx import catalog as billx_catalog
+from invoice_pipeline.billx.client import BillxClient
+from invoice_pipeline.billx.mapping import MAPPING as BILLX_MAPPING
 from invoice_pipeline.http import RetryPolicy
 from invoice_pipeline.sync import log
 from invoice_pipeline.sync.extract import extract
-from invoice_pipeline.sync.loader import normalize_pending
+from invoice_pipeline.sync.loader import listing_hashes, normalize_pending
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
@@ -35,11 +40,20 @@ class Source:
     display: str
     mapping: SourceMapping
     open_client: Callable[[int, str, str, RetryPolicy], SourceClient]
-    pages: Callable[[SourceClient], Iterator[ValidatedPage]]
+    # (client, known) -> pages; ``known`` maps document id -> the listing hash stored with
+    # it (filled only for sources with ``listing_hashes``: they list, then fetch documents)
+    pages: Callable[[SourceClient, Mapping[int, str]], Iterator[ValidatedPage]]
+    listing_hashes: bool = False
+    # after the pages, in its own transaction: what else the client fetched (BillX's catalog)
+    store_extras: Callable[[duckdb.DuckDBPyConnection, SourceClient, int], object] | None = None
 
 
 def _billingo_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillingoClient:
     return BillingoClient(company_id=company_id, api_key=key, base_url=url, policy=policy)
+
+
+def _billx_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillxClient:
+    return BillxClient(company_id=company_id, api_key=key, base_url=url, policy=policy)
 
 
 SOURCES: dict[str, Source] = {
@@ -48,7 +62,16 @@ SOURCES: dict[str, Source] = {
         display="Billingo",
         mapping=BILLINGO_MAPPING,
         open_client=_billingo_client,
-        pages=lambda client: client.document_pages(),  # type: ignore[attr-defined]
+        pages=lambda client, known: client.document_pages(),  # type: ignore[attr-defined]
+    ),
+    "billx": Source(
+        name="billx",
+        display="BillX",
+        mapping=BILLX_MAPPING,
+        open_client=_billx_client,
+        pages=lambda client, known: client.sync_pages(known),  # type: ignore[attr-defined]
+        listing_hashes=True,
+        store_extras=billx_catalog.store,
     ),
 }
 
@@ -85,6 +108,10 @@ def extract_company(
     metrics = log.SyncMetrics()
     client: SourceClient | None = None
     try:
+        known: dict[int, str] = {}
+        if source.listing_hashes:
+            with wh.write() as con:
+                known = listing_hashes(con, source.name, company_id)
         key = settings_store.api_key(wh, company_id, source.name)
         client = source.open_client(company_id, key, configured[0].effective_base_url, policy)
         del key
@@ -93,11 +120,14 @@ def extract_company(
             source.mapping,
             company_id,
             log_id,
-            source.pages(client),
+            source.pages(client, known),
             lambda: client.api_calls if client else 0,
             metrics,
             batch_documents=config.batch_documents(),
         )
+        if source.store_extras is not None:
+            with wh.write() as con:
+                source.store_extras(con, client, company_id)
     except Exception as exc:  # every failure becomes a FAILED sync with its reason
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         metrics.api_calls_made = client.api_calls if client else metrics.api_calls_made
