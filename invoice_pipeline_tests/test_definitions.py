@@ -10,6 +10,7 @@ from invoice_pipeline.definitions import defs
 from invoice_pipeline.orchestration.jobs import nightly_sync
 from invoice_pipeline.partitions import SYNC_TYPE_TAG, companies
 from invoice_pipeline.resources import WarehouseResource
+from invoice_pipeline.sync.service import SOURCES
 from invoice_pipeline.warehouse import Warehouse
 
 
@@ -17,13 +18,49 @@ def test_definitions_load_with_every_resource() -> None:
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("sync_job")
     assert {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()} == {
-        "billingo_documents", "invoices", "invoice_items", "sync_logs",
+        *(f"{source}_documents" for source in SOURCES), "invoices", "invoice_items", "sync_logs",
     }  # fmt: skip
     assert job.partitions_def == companies
     schedule = defs.resolve_schedule_def("nightly_sync")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Europe/Budapest"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    freshness = defs.resolve_schedule_def("sync_freshness")
+    assert freshness.cron_schedule == "15 * * * *" and freshness.job_name == "sync_freshness_job"
+    sensor = defs.resolve_sensor_def("sync_failure_alerts")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert {h.name for h in job.hook_defs} == {"close_sync_logs_on_failure"}
+    for source in SOURCES:
+        retry = defs.get_assets_def(f"{source}_documents").op.retry_policy
+        assert retry is not None and (retry.max_retries, retry.delay) == (3, 30.0)
+        assert (retry.backoff, retry.jitter) == (dg.Backoff.EXPONENTIAL, dg.Jitter.PLUS_MINUS)
+
+
+def test_every_asset_has_owners_kinds_and_a_description_and_its_checks() -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        spec = graph.get(key)
+        assert spec.owners == ["team:data-engineering"], key
+        assert spec.kinds and spec.description, key
+    checks = {
+        (k.asset_key.to_user_string(), k.name): graph.get_check_spec(k)
+        for k in graph.asset_check_keys
+    }
+    assert {key: spec.blocking for key, spec in checks.items()} == {
+        ("invoices", "unique_invoice_keys"): True,
+        ("invoices", "invoice_count_matches_api"): True,
+        ("invoices", "line_totals_match"): False,
+        ("invoices", "partner_tax_numbers"): False,
+        ("invoice_items", "no_orphan_items"): True,
+        ("invoice_items", "complete_invoice_lines"): True,
+        ("sync_logs", "syncs_are_fresh"): False,
+    }
+    assert all(
+        (spec.partitions_def == companies) == (name != "syncs_are_fresh")
+        for (_, name), spec in checks.items()
+    )
+    in_job = defs.resolve_job_def("sync_job").asset_layer.asset_graph.asset_check_keys
+    assert set(checks) == {(k.asset_key.to_user_string(), k.name) for k in in_job}
 
 
 def test_nightly_schedule_requests_one_automatic_run_per_active_company(

@@ -1,11 +1,68 @@
-"""The per-source extraction asset, built once per source from the registry."""
+"""The per-source extraction asset, built once per source from the registry.
+
+Failures are either transient (the API kept failing with 429, 5xx, timeouts, dropped
+connections or malformed bodies through all of the HTTP layer's own retries) or
+deterministic (a rejected key, a missing subscription, bad settings, a crawl that does not
+end, a sync already running). In unattended runs (AUTOMATIC: the nightly schedule) a
+transient failure raises a retryable ``dg.Failure`` and the asset's retry policy runs the
+extraction again minutes later (exponential backoff, jittered so that the companies of the
+nightly run do not retry in step); each attempt has its own sync log row. Everything else
+raises ``dg.Failure(allow_retries=False)``: deterministic failures cannot heal, and a
+person running a MANUAL sync (CLI, UI) gets the failure at once rather than minutes later.
+"""
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
+from invoice_pipeline.http import (
+    MalformedResponseError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
 from invoice_pipeline.partitions import OWNER, SYNC_TYPE_TAG, companies
 from invoice_pipeline.resources import SourceApiResource, WarehouseResource
 from invoice_pipeline.sync import log
 from invoice_pipeline.sync.service import Source, extract_company
+
+TRANSIENT_ERRORS = (RateLimitedError, ServerError, TransportError, MalformedResponseError)
+
+
+def extraction_retry_policy(delay_s: float = 30.0, max_retries: int = 3) -> dg.RetryPolicy:
+    """Retries of a transiently failed unattended extraction: 30 s, 90 s, 210 s later (± 30 s)."""
+    return dg.RetryPolicy(
+        max_retries=max_retries,
+        delay=delay_s,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
+def _watching_errors(source: Source, seen: list[Exception]) -> Source:
+    """``source`` whose API calls (its pages, and any extras fetched after them) remember the
+    error they raised: ``extract_company`` turns every error into a reason string, and the
+    type tells transient from deterministic."""
+
+    def pages(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from source.pages(*args, **kwargs)
+        except Exception as exc:
+            seen.append(exc)
+            raise
+
+    def store_extras(*args: Any, **kwargs: Any) -> object:
+        assert source.store_extras is not None
+        try:
+            return source.store_extras(*args, **kwargs)
+        except Exception as exc:
+            seen.append(exc)
+            raise
+
+    extras = store_extras if source.store_extras is not None else None
+    return dataclasses.replace(source, pages=pages, store_extras=extras)
 
 
 def sync_type_of(context: dg.AssetExecutionContext) -> str:
@@ -16,10 +73,13 @@ def sync_type_of(context: dg.AssetExecutionContext) -> str:
     return tags.get(SYNC_TYPE_TAG, log.MANUAL)
 
 
-def documents_asset(source: Source) -> dg.AssetsDefinition:
+def documents_asset(
+    source: Source, retry_policy: dg.RetryPolicy | None = None
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"{source.name}_documents",
         partitions_def=companies,
+        retry_policy=retry_policy or extraction_retry_policy(),
         group_name=source.name,
         kinds={"python", "duckdb"},
         owners=[OWNER],
@@ -36,33 +96,43 @@ def documents_asset(source: Source) -> dg.AssetsDefinition:
         source_api: SourceApiResource,
     ) -> dg.MaterializeResult:
         company_id = int(context.partition_key)
+        sync_type = sync_type_of(context)
+        errors: list[Exception] = []
         try:
             outcome = extract_company(
                 warehouse.get(),
-                source,
+                _watching_errors(source, errors),
                 company_id,
                 run_id=context.run.run_id,
-                sync_type=sync_type_of(context),
+                sync_type=sync_type,
                 policy=source_api.policy(),
             )
         except log.SyncAlreadyRunningError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
+        except Exception as exc:  # before the sync log opened, e.g. the warehouse lock timed out
+            if sync_type == log.AUTOMATIC:
+                raise  # environmental: the retry policy tries again later
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise dg.Failure(description=reason, allow_retries=False) from exc
         if outcome is None:
-            return dg.MaterializeResult(metadata={"configured": False})
+            return dg.MaterializeResult(metadata={"configured": dg.MetadataValue.bool(False)})
         m = outcome.metrics
+        count = dg.MetadataValue.int
         metadata = {
-            "configured": True,
-            "processed": m.invoices_processed,
-            "created": m.invoices_created,
-            "updated": m.invoices_updated,
-            "skipped": m.invoices_skipped,
-            "rejected": len(m.errors),
-            "api_calls": m.api_calls_made,
-            "duration_s": round(outcome.seconds, 3),
-            "sync_log_id": outcome.log_id,
+            "configured": dg.MetadataValue.bool(True),
+            "processed": count(m.invoices_processed),
+            "created": count(m.invoices_created),
+            "updated": count(m.invoices_updated),
+            "skipped": count(m.invoices_skipped),
+            "rejected": count(len(m.errors)),
+            "api_calls": count(m.api_calls_made),
+            "duration_s": dg.MetadataValue.float(round(outcome.seconds, 3)),
+            "sync_log_id": count(outcome.log_id),
         }
         if outcome.failure is not None:
-            raise dg.Failure(description=outcome.failure, metadata=metadata, allow_retries=False)
+            transient = any(isinstance(e, TRANSIENT_ERRORS) for e in errors)
+            retry = transient and sync_type == log.AUTOMATIC
+            raise dg.Failure(description=outcome.failure, metadata=metadata, allow_retries=retry)
         return dg.MaterializeResult(metadata=metadata)
 
     return _documents

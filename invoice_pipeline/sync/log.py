@@ -143,15 +143,33 @@ def finish(con: duckdb.DuckDBPyConnection, log_id: int, failure: str | None = No
     return str(row[0])
 
 
+def fail_running(wh: Warehouse, run_id: str, reason: str) -> int:
+    """Close every sync log of a Dagster run that is still RUNNING as FAILED with ``reason``
+    (the run failed or died before its ``sync_logs`` step) and publish the read snapshot.
+    Returns how many were closed (none: nothing is written)."""
+    running = "SELECT id FROM sync_logs WHERE run_id = ? AND status = 'RUNNING' ORDER BY id"
+    with wh.read() as con:
+        if not con.execute(running, [run_id]).fetchall():
+            return 0
+    with wh.write(publish=True) as con:
+        ids = con.execute(running, [run_id]).fetchall()
+        for (log_id,) in ids:
+            finish(con, log_id, failure=reason)
+    return len(ids)
+
+
 def results_for_run(wh: Warehouse, run_id: str) -> list[dict[str, Any]]:
-    """The seed's sync result shape for every sync log of one Dagster run."""
+    """The seed's sync result shape for every company and source of one Dagster run: the
+    latest sync log of each (a retried step opens one per attempt)."""
     with wh.read() as con:
         rows = con.execute(
             """
             SELECT company_id, source, status, invoices_processed, invoices_created,
                    invoices_updated, invoices_skipped, items_extracted, api_calls_made,
                    sync_duration_seconds, errors
-            FROM sync_logs WHERE run_id = ? ORDER BY company_id, source
+            FROM sync_logs WHERE run_id = ?
+            QUALIFY row_number() OVER (PARTITION BY company_id, source ORDER BY id DESC) = 1
+            ORDER BY company_id, source
             """,
             [run_id],
         ).fetchall()

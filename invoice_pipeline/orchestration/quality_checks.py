@@ -1,0 +1,57 @@
+"""Warnings about the data itself, per company partition: they never fail or block a run."""
+
+import dagster as dg
+
+from invoice_pipeline.orchestration.checks import company_check, company_of, offenders, result
+from invoice_pipeline.resources import WarehouseResource
+
+WARN = dg.AssetCheckSeverity.WARN
+
+# Billingo rounds every line (HUF to whole forints, cash payments to 5 or 10), and the VAT
+# summary once per rate, so invoice totals may differ from the line sums by up to about one
+# unit per line. HUF: max(5, lines) forints; other currencies: one cent per line.
+_TOLERANCE = """CASE WHEN v.currency = 'HUF' THEN greatest(5, v.item_count)
+                     ELSE 0.01 * greatest(1, v.item_count) END"""
+
+
+@company_check(asset="invoices")
+def line_totals_match(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Net, VAT and gross totals equal the sums of the lines within per-line rounding (WARN)."""
+    c = company_of(context)
+    sql = f"""
+        SELECT v.source, v.invoice_number, v.currency, v.item_count,
+               v.net_total - l.net AS net_diff, v.vat_total - l.vat AS vat_diff,
+               v.gross_total - l.gross AS gross_diff, {_TOLERANCE} AS tolerance,
+               greatest(abs(coalesce(net_diff, 0)), abs(coalesce(vat_diff, 0)),
+                        abs(coalesce(gross_diff, 0))) AS worst
+        FROM invoices v JOIN (
+            SELECT source, invoice_id, sum(net_amount) AS net, sum(vat_amount) AS vat,
+                   sum(gross_amount) AS gross
+            FROM invoice_items WHERE company_id = $c GROUP BY source, invoice_id
+        ) l ON l.source = v.source AND l.invoice_id = v.invoice_id
+        WHERE v.company_id = $c AND v.item_count > 0"""
+    with warehouse.get().read() as con:
+        total, examples = offenders(
+            con, f"SELECT * FROM ({sql}) WHERE worst > tolerance", {"c": c}, "worst DESC"
+        )
+    return result(c, total, examples, "invoices' totals differ from their lines", WARN)
+
+
+@company_check(asset="invoices")
+def partner_tax_numbers(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Hungarian partners' tax numbers, where given, look like NNNNNNNN-N-NN (WARN)."""
+    c = company_of(context)
+    sql = """SELECT source, invoice_number, partner_name, partner_tax_number FROM invoices
+             WHERE company_id = $c AND partner_country_code = 'HU'
+               AND coalesce(partner_tax_number, '') <> ''
+               AND NOT regexp_full_match(partner_tax_number, '[0-9]{8}-[0-9]-[0-9]{2}')"""
+    with warehouse.get().read() as con:
+        total, examples = offenders(con, sql, {"c": c}, "source, invoice_number")
+    return result(c, total, examples, "Hungarian partners' tax numbers are malformed", WARN)
+
+
+QUALITY_CHECKS = [line_totals_match, partner_tax_numbers]
