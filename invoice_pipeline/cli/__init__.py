@@ -9,8 +9,10 @@ from invoice_pipeline.cli.demo import demo
 from invoice_pipeline.cli.emulator import emulator
 from invoice_pipeline.cli.errors import EXPECTED_ERRORS
 from invoice_pipeline.cli.queries import invoices, sync_logs
+from invoice_pipeline.cli.serve import serve
 from invoice_pipeline.cli.settings import secret_key, settings
 from invoice_pipeline.cli.sync import sync
+from invoice_pipeline.cli.users import features_group, users_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +22,9 @@ def cli() -> None:
 
 for command in (settings, secret_key, sync, invoices, sync_logs, emulator, demo):
     cli.add_command(command)
+cli.add_command(serve)
+cli.add_command(users_group)
+cli.add_command(features_group)
 
 
 def main() -> None:
