@@ -96,6 +96,11 @@ def test_filters_match_the_documents(synced: Synced) -> None:
     assert number in {r.invoice_number for r in found.results}
 
 
+def test_empty_filters_are_no_filters(synced: Synced) -> None:
+    everything = _list(synced).count
+    assert _list(synced, payment_status="", partner_tax_number="", search="").count == everything
+
+
 @pytest.mark.parametrize("needle", ["%", "_", "'", "' OR 1=1 --", '"; DROP TABLE invoices; --'])
 def test_search_is_literal(synced: Synced, needle: str) -> None:
     assert _list(synced, search=needle).count == sum(
@@ -142,6 +147,7 @@ def test_companies_never_see_each_other(synced: Synced) -> None:
         ({"payment_status": "bogus"}, "unknown payment_status 'bogus'"),
         ({"source": "szamlazz"}, "unknown source"),
         ({"search": "x" * 500}, "longer than"),
+        ({"page": 2**62, "page_size": 10}, "page is out of range"),
     ],
 )
 def test_bad_arguments_raise_one_clear_error(
@@ -161,6 +167,8 @@ def test_sync_logs_and_settings(synced: Synced) -> None:
     assert queries.list_sync_logs(4, status="FAILED", db_path=synced.wh.path).count == 0
     with pytest.raises(queries.QueryError, match="unknown status"):
         queries.list_sync_logs(4, status="DONE", db_path=synced.wh.path)
+    with pytest.raises(queries.QueryError, match="page is out of range"):
+        queries.list_sync_logs(4, page=2**61, page_size=100, db_path=synced.wh.path)
     (settings,) = queries.list_settings(4, db_path=synced.wh.path)
     assert settings.has_api_key and settings.last_sync_time is not None
     assert "key-four" not in settings.model_dump_json()

@@ -9,6 +9,7 @@ from invoice_pipeline.settings_store import SOURCES
 
 MAX_PAGE_SIZE = 1000
 MAX_SEARCH_LENGTH = 200
+MAX_ROWS = 2**62  # DuckDB refuses a larger OFFSET; no table has that many rows
 
 
 def page_args(page: object, page_size: object) -> tuple[int, int]:
@@ -17,6 +18,8 @@ def page_args(page: object, page_size: object) -> tuple[int, int]:
     size = integer("page_size", page_size, minimum=1)
     if size > MAX_PAGE_SIZE:
         raise QueryError(f"page_size must be at most {MAX_PAGE_SIZE}, got {size}")
+    if number * size > MAX_ROWS:
+        raise QueryError(f"page is out of range: {number}")
     return number, size
 
 

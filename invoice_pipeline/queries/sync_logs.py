@@ -8,7 +8,7 @@ from typing import Any
 
 from invoice_pipeline.queries import arguments, formatting, scope
 from invoice_pipeline.queries.models import Page, SyncLogEntry
-from invoice_pipeline.queries.reader import snapshot_cursor
+from invoice_pipeline.queries.reader import snapshot_read
 
 SYNC_TYPES = tuple(formatting.SYNC_TYPE_DISPLAY)
 STATUSES = tuple(formatting.STATUS_DISPLAY)
@@ -38,15 +38,15 @@ def list_sync_logs(
         "company_id = ? AND (? IS NULL OR source = ?) AND (? IS NULL OR sync_type = ?) "
         "AND (? IS NULL OR status = ?)"
     )
-    with snapshot_cursor(db_path) as cur:
-        company, name = scope.company_name(cur, company_id)
+    with snapshot_read(db_path) as (cur, memo):
+        company, name = scope.company_name(cur, company_id, memo)
         args = [company, source, source, sync_type, sync_type, status, status]
         total = cur.execute(f"SELECT count(*) FROM sync_logs WHERE {condition}", args).fetchone()
         rows = cur.execute(
             f"SELECT {_COLUMNS} FROM sync_logs WHERE {condition} ORDER BY id DESC LIMIT ? OFFSET ?",
             [*args, size, (number - 1) * size],
         ).fetchall()
-        info = scope.snapshot_info(cur, company, source)
+        info = scope.snapshot_info(cur, company, source, memo)
     count = total[0] if total else 0
     following, previous = scope.pages(count, number, size)
     return Page[SyncLogEntry](

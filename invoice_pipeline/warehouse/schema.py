@@ -185,10 +185,12 @@ TABLES: dict[str, str] = {
 }
 
 # What the read snapshot (warehouse/snapshot.py) copies per (source, company), and the
-# order it stores rows in: a company's rows together, newest first, as readers page them.
+# order it stores rows in: a company's invoices together, newest first, exactly as readers
+# page them (queries/invoices.py), so that a page's days are a few adjacent row groups; an
+# invoice's lines together (the detail orders them itself; fewer sort keys publish faster).
 SNAPSHOT_DATA: dict[str, str] = {
-    "invoices": "company_id, source, invoice_date DESC, invoice_id DESC",
-    "invoice_items": "company_id, source, invoice_id, line_no",
+    "invoices": "company_id, invoice_date DESC NULLS LAST, invoice_id DESC, source",
+    "invoice_items": "company_id, invoice_id",
     "partners": "company_id, source, partner_id",
     "products": "company_id, source, product_id",
 }

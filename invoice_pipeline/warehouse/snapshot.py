@@ -13,6 +13,12 @@ over from the previous snapshot, so readers never see a half-written sync. Sync 
 settings (``has_api_key`` only, never the encrypted key), feature flags and API users are
 always current. Rows are
 sorted by company, newest first, so a company's page reads only its own row groups.
+
+Beside the invoices, ``snapshot_invoice_days`` summarises them per company, source, payment
+status and day (how many; their lower-cased invoice numbers and a signature of those): the
+query module counts and pages a large company's list from it and reads only the days a page
+shows (``queries/invoices.py``). It is derived from the snapshot's own invoices, so it
+always agrees with them.
 """
 
 from __future__ import annotations
@@ -32,6 +38,74 @@ _STALE = """
         FROM main.sync_logs)
     WHERE n = 1 AND status IN ('RUNNING', 'FAILED')
 """
+
+# The per-day summary of the invoices (see the module docstring). Its rows hold up to 64
+# invoice numbers of one (company, source, payment status, day), lower-cased and joined by
+# newlines (uncompressed: short enough to stay inline, scanned without decompressing), and
+# a 512-bit signature of the numbers' trigrams in four UHUGEINT words: a search reads only
+# the rows whose signature has every trigram of the needle (``gram_words``), and then tests
+# their text. The trigram code uses code points only (no hash function that could change
+# between DuckDB versions); lower() could, so the summary is used only by the DuckDB version
+# that wrote it (``snapshot_meta.duckdb_version``).
+GRAM_WORDS = 4
+_GRAM_BITS = 509  # a prime below 4 x 128
+_GRAM_FACTORS = (73856093, 19349663, 83492791)
+_CHUNK = 64
+
+
+def gram_words(text: str) -> list[int]:
+    """The signature words of ``text``'s trigrams, as the summary computes them in SQL
+    (``text`` must already be lower-cased by DuckDB's lower())."""
+    words = [0] * GRAM_WORDS
+    for i in range(len(text) - 2):
+        code = sum(ord(ch) * f for ch, f in zip(text[i : i + 3], _GRAM_FACTORS, strict=True))
+        bit = code % _GRAM_BITS
+        words[bit // 128] |= 1 << (bit % 128)
+    return words
+
+
+_GRAM_CODE = " + ".join(
+    f"unicode(substr(number, i + {k}, 1))::BIGINT * {f}" for k, f in enumerate(_GRAM_FACTORS)
+)
+_GRAM_COLUMNS = ", ".join(
+    f"bit_or(CASE WHEN bit // 128 = {k} THEN 1::UHUGEINT << (bit % 128)::UHUGEINT END) AS g{k}"
+    for k in range(GRAM_WORDS)
+)
+_KEYS = "company_id, source, payment_status, invoice_date, chunk"
+_INVOICE_DAYS = [
+    f"""
+    CREATE TEMP TABLE snapshot_numbers AS
+    SELECT company_id, source, payment_status, invoice_date,
+           lower(invoice_number) AS number,
+           (row_number() OVER (PARTITION BY company_id, source, payment_status, invoice_date
+                               ORDER BY invoice_id) - 1) // {_CHUNK} AS chunk
+    FROM snap.invoices
+    """,
+    f"""
+    CREATE TABLE snap.snapshot_invoice_days (
+        company_id INTEGER, source VARCHAR, payment_status VARCHAR, invoice_date DATE,
+        invoices BIGINT, numbers VARCHAR USING COMPRESSION uncompressed,
+        {", ".join(f"g{k} UHUGEINT" for k in range(GRAM_WORDS))})
+    """,
+    f"""
+    INSERT INTO snap.snapshot_invoice_days
+    SELECT k.company_id, k.source, k.payment_status, k.invoice_date, k.invoices, k.numbers,
+           {", ".join(f"coalesce(g.g{k}, 0)" for k in range(GRAM_WORDS))}
+    FROM (SELECT {_KEYS}, count(*) AS invoices, string_agg(number, chr(10)) AS numbers
+          FROM temp.snapshot_numbers GROUP BY ALL) k
+    LEFT JOIN (
+        SELECT {_KEYS}, {_GRAM_COLUMNS}
+        FROM (SELECT {_KEYS}, ({_GRAM_CODE}) % {_GRAM_BITS} AS bit
+              FROM (SELECT *, unnest(range(1, length(number) - 1)) AS i
+                    FROM temp.snapshot_numbers))
+        GROUP BY ALL) g
+    ON k.company_id = g.company_id AND k.source = g.source AND k.chunk = g.chunk
+       AND k.payment_status IS NOT DISTINCT FROM g.payment_status
+       AND k.invoice_date IS NOT DISTINCT FROM g.invoice_date
+    ORDER BY k.company_id, k.invoice_date DESC NULLS LAST, k.source, k.payment_status
+    """,
+    "DROP TABLE temp.snapshot_numbers",
+]
 
 _AS_OF = """
     SELECT source, company_id, max(completed_at) AS data_as_of
@@ -80,6 +154,8 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
                 f"WHERE (source, company_id) NOT IN (SELECT * FROM stale) {carried}"
                 f") ORDER BY {order}"
             )
+        for statement in _INVOICE_DAYS:
+            con.execute(statement)
         carried_as_of = (
             "UNION ALL SELECT * FROM prev.snapshot_companies "
             "WHERE (source, company_id) IN (SELECT * FROM stale)"
@@ -96,7 +172,10 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
             "CREATE TABLE snap.company_settings AS SELECT * EXCLUDE (api_key_encrypted), "
             "api_key_encrypted IS NOT NULL AS has_api_key FROM main.company_settings"
         )
-        con.execute("CREATE TABLE snap.snapshot_meta AS SELECT now() AS published_at")
+        con.execute(
+            "CREATE TABLE snap.snapshot_meta AS "
+            "SELECT now() AS published_at, library_version AS duckdb_version FROM pragma_version()"
+        )
         con.execute("USE snap")
         try:
             for statement in VIEWS.values():
@@ -105,6 +184,7 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
             con.execute(f'USE "{home}"')
     finally:
         con.execute("DROP TABLE IF EXISTS temp.stale")
+        con.execute("DROP TABLE IF EXISTS temp.snapshot_numbers")
         for alias in ("snap", "prev"):
             if alias in {r[0] for r in con.execute("SHOW DATABASES").fetchall()}:
                 con.execute(f"DETACH {alias}")
