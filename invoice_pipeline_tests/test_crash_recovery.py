@@ -171,9 +171,7 @@ def test_kill_during_a_batch_write_keeps_whole_batches_and_the_next_sync_converg
         assert_converged(wh, emu, api_key)
 
 
-def test_the_same_company_synced_twice_at_once_in_one_process(
-    wh: Warehouse, api_key: str
-) -> None:
+def test_the_same_company_synced_twice_at_once_in_one_process(wh: Warehouse, api_key: str) -> None:
     """Two threads start a sync of company 4 together: one runs, the other waits for it
     or is refused with a clear message; either way nothing is written twice."""
     with BillingoEmulator(latency_ms=40) as emu:
