@@ -132,6 +132,10 @@ def test_kill_during_a_batch_write_keeps_whole_batches_and_the_next_sync_converg
         at_page_21, release = threading.Event(), threading.Event()
 
         def hold_page_21(request: Request) -> None:
+            if 11 <= page_of(request) <= 20:
+                # The client fetches pages ahead of the loader: pages 11-20 are slowed down
+                # so that the first batch is committed before page 21 is asked for.
+                time.sleep(0.03)
             if page_of(request) == 21 and not at_page_21.is_set():
                 at_page_21.set()
                 release.wait(30)  # the batch writer works meanwhile

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from invoice_pipeline.billingo.models import Document
+from invoice_pipeline.sync.gc_pause import gc_paused
 from invoice_pipeline.sync.pages import ValidatedPage, format_validation_error
 
 
@@ -33,7 +34,13 @@ def validate_page(body: bytes) -> ValidatedPage:
 
     The fast path validates the whole page in pydantic-core. Only when a document fails are
     the failures located (by their error paths) and the page re-read loosely for the ids.
+    The cyclic garbage collector is paused meanwhile (``gc_paused``).
     """
+    with gc_paused():
+        return _validate_page(body)
+
+
+def _validate_page(body: bytes) -> ValidatedPage:
     try:
         page = _TypedPage.model_validate_json(body)
     except ValidationError as exc:

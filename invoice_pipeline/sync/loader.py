@@ -1,7 +1,8 @@
 """Set-based loading of one batch of pages, and re-normalization of lagging raw documents.
 
 ``load_batch`` is one transaction: it stages the batch's documents (split from the page
-bodies by DuckDB, ids from validation), compares content hashes with ``raw_documents``,
+bodies by DuckDB, ids from validation, each hashed and parsed into the mapping's struct in
+the same parallel pass over the pages), compares content hashes with ``raw_documents``,
 stores only new and changed documents, and writes their invoices and lines from the same
 staged rows (lines of a changed invoice are replaced). Unchanged documents cost a hash
 comparison and are not written at all.
@@ -51,7 +52,7 @@ def load_batch(
     params = {"source": mapping.source, "company": company_id}
     batch = pa.table(
         {
-            "body": pa.array([p.body for p in pages], pa.binary()),
+            "body": _bodies(pages),
             "ids": pa.array([p.ids for p in pages], pa.list_(pa.int64())),
             "volatile": pa.array(
                 [p.volatile or [None] * len(p.ids) for p in pages], pa.list_(pa.string())
@@ -61,17 +62,18 @@ def load_batch(
     )
     con.register("raw_batch", batch)  # on failure the caller's connection is discarded
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE staged AS
         WITH docs AS (
-            SELECT unnest(from_json(decode(body), '{"data": ["JSON"]}').data) AS doc,
+            SELECT unnest(from_json(decode(body), '{{"data": ["JSON"]}}').data) AS doc,
                    unnest(ids) AS document_id, unnest(volatile) AS volatile,
                    unnest(range(CAST(len(ids) AS BIGINT))) AS idx, skip
             FROM raw_batch
         )
         SELECT document_id, doc,
                md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
-                        ELSE replace(CAST(doc AS VARCHAR), volatile, '') END) AS content_hash
+                        ELSE replace(CAST(doc AS VARCHAR), volatile, '') END) AS content_hash,
+               json_transform(doc, {mapping.structure_sql}) AS d
         FROM docs WHERE NOT list_contains(skip, idx)
         """
     )
@@ -79,7 +81,7 @@ def load_batch(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE changed AS
-        SELECT s.document_id, s.doc, s.content_hash, r.document_id IS NULL AS is_new,
+        SELECT s.document_id, s.content_hash, r.document_id IS NULL AS is_new,
                coalesce(r.first_seen_at, now()) AS first_seen_at, now() AS last_changed_at
         FROM staged s
         LEFT JOIN (SELECT document_id, content_hash, first_seen_at FROM raw_documents
@@ -88,11 +90,13 @@ def load_batch(
         """,
         params,
     )
-    staged = _count(con, "SELECT count(*) FROM staged")
-    created = _count(con, "SELECT count(*) FROM changed WHERE is_new")
-    updated = _count(con, "SELECT count(*) FROM changed WHERE NOT is_new")
+    row = con.execute(
+        "SELECT (SELECT count(*) FROM staged), count(*) FILTER (is_new), "
+        "count(*) FILTER (NOT is_new) FROM changed"
+    ).fetchone()
+    staged, created, updated = (int(n) for n in row) if row else (0, 0, 0)
     lines = 0
-    if created or updated:
+    if updated:  # only changed documents have a stored version to replace
         con.execute(
             f"""
             DELETE FROM raw_documents WHERE {_KEY}
@@ -100,26 +104,42 @@ def load_batch(
             """,
             params,
         )
+    if created or updated:
         con.execute(
             """
             INSERT INTO raw_documents BY NAME
-            SELECT $source AS source, $company AS company_id, document_id, doc AS payload,
-                   content_hash, content_hash AS normalized_hash, first_seen_at, last_changed_at
-            FROM changed
+            SELECT $source AS source, $company AS company_id, document_id, s.doc AS payload,
+                   c.content_hash, c.content_hash AS normalized_hash, first_seen_at,
+                   last_changed_at
+            FROM changed c JOIN staged s USING (document_id)
             """,
             params,
         )
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE pending AS
-            SELECT content_hash, first_seen_at, last_changed_at,
-                   json_transform(doc, {mapping.structure_sql}) AS d
-            FROM changed
+            """
+            CREATE OR REPLACE TEMP VIEW pending AS  -- a view: the parsed structs stay put
+            SELECT c.content_hash, first_seen_at, last_changed_at, s.d
+            FROM changed c JOIN staged s USING (document_id)
             """
         )
         lines = _write_normalized(con, mapping, params)
+        con.execute("DROP VIEW pending")
     con.execute("DROP TABLE staged; DROP TABLE changed")
     return BatchCounts(created, updated, staged - created - updated, lines)
+
+
+def _bodies(pages: list[ValidatedPage]) -> pa.ChunkedArray:
+    """The page bodies as Arrow without copying them: one chunk per page, which DuckDB's
+    threads also split, hash and parse in parallel."""
+    chunks = [
+        pa.Array.from_buffers(
+            pa.binary(),
+            1,
+            [None, pa.array([0, len(p.body)], pa.int32()).buffers()[1], pa.py_buffer(p.body)],
+        )
+        for p in pages
+    ]
+    return pa.chunked_array(chunks, pa.binary())
 
 
 def take_fingerprints(
@@ -169,6 +189,7 @@ def normalize_pending(
         con.execute("DROP TABLE pending")
         return 0, 0
     lines = _write_normalized(con, mapping, params)
+    con.execute("DROP TABLE pending")
     con.execute(f"UPDATE raw_documents SET normalized_hash = content_hash WHERE {lagging}", params)
     return invoices, lines
 
@@ -176,26 +197,26 @@ def normalize_pending(
 def _write_normalized(
     con: duckdb.DuckDBPyConnection, mapping: SourceMapping, params: dict[str, object]
 ) -> int:
-    """Replace the invoices and lines of the documents in temp table ``pending``."""
+    """Replace the invoices and lines of the documents in ``pending`` (a temp table or
+    view, which the caller drops)."""
     invoice_select = ", ".join(f"{expr} AS {col}" for col, expr in mapping.invoice_columns.items())
+    for table in ("invoices", "invoice_items"):
+        con.execute(
+            f"""
+            DELETE FROM {table} WHERE {_KEY} AND invoice_id IN
+              (SELECT {mapping.invoice_columns["invoice_id"]} FROM pending)
+            """,
+            params,
+        )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE pending_invoices AS
+        INSERT INTO invoices BY NAME
         SELECT $source AS source, CAST($company AS INTEGER) AS company_id, {invoice_select},
                content_hash, first_seen_at, last_changed_at
         FROM pending
         """,
         params,
     )
-    for table in ("invoices", "invoice_items"):
-        con.execute(
-            f"""
-            DELETE FROM {table} WHERE {_KEY}
-              AND invoice_id IN (SELECT invoice_id FROM pending_invoices)
-            """,
-            params,
-        )
-    con.execute("INSERT INTO invoices BY NAME SELECT * FROM pending_invoices")
     item_select = ", ".join(f"{expr} AS {col}" for col, expr in mapping.item_columns.items())
     lines = _count(
         con,
@@ -211,7 +232,6 @@ def _write_normalized(
         """,
         params,
     )
-    con.execute("DROP TABLE pending; DROP TABLE pending_invoices")
     return lines
 
 

@@ -30,6 +30,15 @@ class WarehouseBusyError(RuntimeError):
 CHECKPOINT_THRESHOLD = "128MB"
 
 
+def load_memory_limit() -> str:
+    """DuckDB's memory limit while a sync loads its batches:
+    ``INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY``, else 128MB. Loading needs a batch's staging
+    tables and the data waiting for a checkpoint, not a large buffer pool (measured: as fast
+    as with 256MB); the rest of the process (Dagster, the pages in flight) takes about
+    330 MB, so a sync peaks under 500 MB."""
+    return os.environ.get("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY") or "128MB"
+
+
 def _duckdb_config() -> dict[str, str]:
     """Bounded memory (the buffer pool otherwise grows to most of RAM) and spill space."""
     return {
@@ -47,8 +56,9 @@ class WriteSession:
     warehouse only while it writes and other companies' syncs interleave by batch.
     """
 
-    def __init__(self, warehouse: Warehouse) -> None:
+    def __init__(self, warehouse: Warehouse, memory_limit: str | None = None) -> None:
         self._wh = warehouse
+        self._memory_limit = memory_limit
         self._fd: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
 
@@ -59,6 +69,8 @@ class WriteSession:
             self._fd = self._wh._acquire(fcntl.LOCK_EX)
             try:
                 self._con = self._wh._open_writer()
+                if self._memory_limit is not None:
+                    self._con.execute("SET memory_limit = ?", [self._memory_limit])
             except BaseException:
                 self.close()
                 raise
@@ -191,15 +203,15 @@ class Warehouse:
             return snapshot.publish(session.connection, self.path)
 
     @contextmanager
-    def session(self) -> Iterator[WriteSession]:
+    def session(self, memory_limit: str | None = None) -> Iterator[WriteSession]:
         """Hold the writer lock and one connection for a series of transactions.
 
         Opening and closing the file per transaction makes DuckDB checkpoint every time
         (a second or more per batch of 10,000 documents); a session checkpoints every
         ``CHECKPOINT_THRESHOLD`` of changes, when it yields to a waiting writer, and when
-        it ends.
+        it ends. ``memory_limit`` overrides DuckDB's for the session (``load_memory_limit``).
         """
-        session = WriteSession(self)
+        session = WriteSession(self, memory_limit)
         try:
             yield session
         finally:
