@@ -8,6 +8,8 @@ from typing import Any
 
 import duckdb
 
+from benchmarks.incremental_benchmark import report as incremental_report
+from benchmarks.incremental_benchmark import run as incremental_run
 from benchmarks.query_benchmark import SCENARIOS, report
 from benchmarks.sync_benchmark import report as sync_report
 from benchmarks.sync_benchmark import run
@@ -21,6 +23,16 @@ def test_benchmark_runs_on_a_small_account() -> None:
     assert result["full_sync"]["result"]["invoices_created"] == 300
     assert result["unchanged_resync"]["result"]["invoices_skipped"] == 300
     assert "| full_sync |" in sync_report(result)
+
+
+def test_incremental_benchmark_runs_on_a_small_account() -> None:
+    result = incremental_run(500, 20)  # refuses (SystemExit) unless the counts are exact
+    got = result["incremental"]["result"]
+    assert result["changed_documents"] == 20 and got["sync_mode"] == "incremental"
+    assert (got["invoices_created"], got["invoices_updated"]) == (8, 12)
+    assert result["full"]["api_calls"] == 5 and result["incremental"]["calls_by_part"]
+    assert result["full_after_check"]["invoices_skipped"] == 508
+    assert "| incremental sync |" in incremental_report(result)
 
 
 def _module(*args: str) -> dict[str, Any]:

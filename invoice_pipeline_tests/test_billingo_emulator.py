@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -326,6 +327,70 @@ def test_pay_cancel_add_and_replace_change_what_is_served() -> None:
         assert {"id": original["id"], "gross_total": "oops"} in crawl(e)
         with pytest.raises(KeyError):
             e.pay(KEY, 12345)
+
+
+def _local(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, ZoneInfo("Europe/Budapest")).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_last_modified_date_keeps_documents_changed_at_or_after_it() -> None:
+    with BillingoEmulator(today=TODAY) as e:
+        e.add_account(KEY, docs=80, seed=7)
+        clock = get(e, "/utils/time").json()
+        assert abs(clock["epoch"] - e.clock()) <= 1
+        before = crawl(e)
+        # generated documents were modified at least an hour before the account existed
+        assert crawl(e, last_modified_date=_local(clock["epoch"] - 3599)) == []
+        assert len(crawl(e, last_modified_date="2000-01-01")) == 80
+        midnight = crawl(e, last_modified_date=f"{TODAY.isoformat()} 00:00:00")
+        assert crawl(e, last_modified_date=TODAY.isoformat()) == midnight  # date only: midnight
+        unpaid = next(d for d in before if d["payment_status"] in ("outstanding", "expired"))
+        original = next(
+            d for d in before if d["type"] == "invoice" and not d["cancelled"] and d != unpaid
+        )
+        status = next(d for d in before if d["id"] not in (unpaid["id"], original["id"]))
+        quiet = before[-1]
+        since = e.clock()
+        e.pay(KEY, unpaid["id"])
+        storno = e.cancel(KEY, original["id"])
+        new = e.add_document(KEY)
+        e.update_document(KEY, status["id"], online_szamla_status="done")
+        e.update_document(KEY, quiet["id"], touch=False, comment="not stamped")
+        changed = crawl(e, last_modified_date=_local(since))
+        assert [d["id"] for d in changed] == [
+            d["id"] for d in crawl(e) if d["id"] in {unpaid["id"], original["id"], status["id"],
+                                                      storno["id"], new["id"]}
+        ]  # fmt: skip
+        assert {d["id"]: d for d in changed}[original["id"]]["cancelled"] is True
+        stamped = e.modified_at(KEY, new["id"])
+        assert stamped >= since > e.modified_at(KEY, quiet["id"])
+        assert new["id"] in {d["id"] for d in crawl(e, last_modified_date=_local(stamped))}
+        assert {d["id"]: d for d in crawl(e)}[quiet["id"]]["comment"] == "not stamped"
+        assert crawl(e, last_modified_date=_local(e.clock() + 2)) == []  # nothing from the future
+        combined = crawl(e, last_modified_date=_local(since), type="cancellation")
+        assert [d["id"] for d in combined] == [storno["id"]]
+
+
+@pytest.mark.parametrize(
+    "value", ["2025-10-27T10:00:00", "2025-10-27 10:00", "27/10/2025", "2025-02-30 10:00:00"]
+)
+def test_bad_last_modified_date_is_a_422(emu: BillingoEmulator, value: str) -> None:
+    response = get(emu, "/documents", last_modified_date=value)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["last_modified_date"]
+
+
+def test_deleted_document_is_no_longer_served() -> None:
+    with BillingoEmulator(today=TODAY) as e:
+        e.add_account(KEY, docs=30, seed=8)
+        gone = crawl(e)[5]
+        e.delete_document(KEY, gone["id"])
+        after = crawl(e)
+        assert len(after) == 29 and gone["id"] not in {d["id"] for d in after}
+        assert get(e, f"/documents/{gone['id']}").status_code == 404
+        assert get(e, "/documents", per_page=10).json()["total"] == 29
+        with pytest.raises(KeyError):
+            e.delete_document(KEY, gone["id"])
 
 
 # -- faults, rate limit, latency ----------------------------------------------------------

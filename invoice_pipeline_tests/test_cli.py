@@ -74,7 +74,7 @@ def test_sync_json_prints_the_result_shape_and_exit_code(
     assert set(result) == {
         "company_id", "source", "status", "invoices_processed", "invoices_created",
         "invoices_updated", "invoices_skipped", "items_extracted", "api_calls",
-        "duration_seconds", "errors",
+        "duration_seconds", "errors", "sync_mode", "sync_mode_reason", "invoices_deleted",
     }  # fmt: skip
     assert (result["status"], result["invoices_created"], result["api_calls"]) == (
         "COMPLETED",

@@ -1,16 +1,24 @@
-"""The Billingo v3 client: offset-paged ``GET /documents`` over the shared HTTP layer."""
+"""The Billingo v3 client: offset-paged ``GET /documents`` (filtered or not), one document
+by id, and the server's clock, over the shared HTTP layer."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timezone, tzinfo
+from functools import partial
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from invoice_pipeline.billingo.pages import validate_page
-from invoice_pipeline.http import ApiClient, RetryPolicy
+from invoice_pipeline.http import ApiClient, ClientError, RetryPolicy
+from invoice_pipeline.http.lookahead import Lookahead
 from invoice_pipeline.sync.pages import ValidatedPage
 
 PER_PAGE = 100  # the API's maximum (notes §2)
+PREFETCH_PAGES = 2  # pages fetched ahead of the caller (``Lookahead``)
 
 
 class CrawlError(RuntimeError):
@@ -42,6 +50,59 @@ def _checked_page(page: int) -> Callable[[bytes], ValidatedPage]:
     return parse
 
 
+def _single_document(doc_id: int) -> Callable[[bytes], ValidatedPage]:
+    """``GET /documents/{id}`` as a one-document page; another id is a malformed answer."""
+
+    def parse(body: bytes) -> ValidatedPage:
+        result = validate_page(b'{"data":[' + body + b"]}")
+        if result.ids != [doc_id]:
+            raise ValueError(f"asked for document {doc_id}, got {result.ids}")
+        return result
+
+    return parse
+
+
+@dataclass(frozen=True)
+class ServerClock:
+    """``GET /utils/time``: the server's clock (``epoch``) and its zone, in which the
+    ``last_modified_date`` filter is written ("YYYY-MM-DD HH:MM:SS", no zone)."""
+
+    epoch: int
+    zone: tzinfo
+
+    @property
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.epoch, UTC)
+
+    def local_text(self, instant: datetime) -> str:
+        """``instant`` as the server's wall-clock text."""
+        return instant.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _server_clock(body: bytes) -> ServerClock:
+    """The clock from a ``ServerTime`` body: its named ``timezone``, else the offset of its
+    ``w3c`` time (no daylight-saving rule then), else UTC."""
+    doc = json.loads(body)
+    epoch = doc.get("epoch") if isinstance(doc, dict) else None
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        raise ValueError("no epoch in the server time")
+    zone: tzinfo = UTC
+    try:
+        zone = ZoneInfo(str(doc.get("timezone")))
+    except (ZoneInfoNotFoundError, ValueError):
+        try:
+            offset = datetime.fromisoformat(str(doc.get("w3c"))).utcoffset()
+        except ValueError:
+            offset = None
+        zone = timezone(offset) if offset is not None else UTC
+    return ServerClock(epoch, zone)
+
+
+def _where(filters: dict[str, str | int]) -> str:
+    """`` (last_modified_date=...)``: which filtered crawl a message is about."""
+    return f" ({', '.join(f'{k}={v}' for k, v in filters.items())})" if filters else ""
+
+
 def pacing_key(source: str, api_key: str) -> str:
     """An opaque per-key identity for client-side pacing; never the key itself."""
     return source + ":" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
@@ -65,6 +126,20 @@ class BillingoClient:
     def api_calls(self) -> int:
         return self.http.api_calls
 
+    def server_clock(self) -> ServerClock:
+        """``GET /utils/time``."""
+        return self.http.get("/utils/time", parse=_server_clock)
+
+    def document_page(self, doc_id: int) -> ValidatedPage | None:
+        """``GET /documents/{id}`` as a one-document page; None when the server says 404
+        (deleted since it was referenced)."""
+        try:
+            return self.http.get(f"/documents/{doc_id}", parse=_single_document(doc_id))
+        except ClientError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def document_pages(self, **filters: str | int) -> Iterator[ValidatedPage]:
         """Every page of ``/documents`` (newest first) until the last one.
 
@@ -72,21 +147,45 @@ class BillingoClient:
         deduplicates by id. The crawl is bounded: a listing that keeps growing past twice
         its first ``last_page`` is an error, not an endless loop. It is also checked: every
         page holds what its envelope promises (``_checked_page``), and the crawl must see at
-        least as many distinct documents as the first page's ``total`` said there were.
+        least as many distinct documents as the first page's ``total`` said there were (per
+        crawl: a filtered crawl is held to its own filtered ``total``). Only unfiltered pages
+        get a ``page_key``: a filtered page is not the same page in the next sync, so it is
+        never fingerprinted.
         """
+        with Lookahead(partial(self._page, filters), workers=PREFETCH_PAGES) as ahead:
+            yield from self._crawl(ahead, filters)
+
+    def _page(
+        self, filters: dict[str, str | int], page: int, received: Callable[[], None]
+    ) -> ValidatedPage:
+        params = {**filters, "page": page, "per_page": PER_PAGE}
+        check = _checked_page(page)
+
+        def parse(body: bytes) -> ValidatedPage:
+            received()  # the next page's request may go while this one is parsed
+            return check(body)
+
+        result = self.http.get("/documents", params, parse=parse)
+        result.page_key = None if filters else urlencode(sorted(params.items()))
+        return result
+
+    def _crawl(
+        self, ahead: Lookahead[ValidatedPage], filters: dict[str, str | int]
+    ) -> Iterator[ValidatedPage]:
         page, bound, listed = 1, None, None
         seen: set[int] = set()
         nameless = 0
         while True:
-            params = {**filters, "page": page, "per_page": PER_PAGE}
-            result = self.http.get("/documents", params, parse=_checked_page(page))
-            result.page_key = urlencode(sorted(params.items()))
+            result = ahead.take(page)
             seen.update(i for i in result.ids if i is not None)
             nameless += result.ids.count(None)
             last = result.last_page or page
             if bound is None:
                 bound, listed = 2 * last + 10, result.total
             done = page >= last or not result.ids
+            if not done:  # the next pages are fetched while the caller works on this one
+                for ahead_page in range(page + 1, min(page + PREFETCH_PAGES, last, bound) + 1):
+                    ahead.schedule(ahead_page)
             if done and listed is not None and len(seen) + nameless < listed:
                 # Documents are only added during a crawl (which shifts pages onto ones
                 # already read: duplicates, no misses), so fewer distinct documents than the
@@ -98,9 +197,9 @@ class BillingoClient:
                     {
                         "invoice_id": None,
                         "invoice_number": None,
-                        "error": f"Billingo listed {listed} documents for company "
-                        f"{self.company_id} but the crawl saw only {len(seen) + nameless} "
-                        "different ones: some may be missing",
+                        "error": f"Billingo listed {listed} documents{_where(filters)} for "
+                        f"company {self.company_id} but the crawl saw only "
+                        f"{len(seen) + nameless} different ones: some may be missing",
                     }
                 )
             yield result

@@ -18,6 +18,7 @@ from invoice_pipeline.billingo.client import CrawlError, pacing_key
 from invoice_pipeline.billx.models import ListedCustomer, Product, loads
 from invoice_pipeline.billx.pages import (
     FetchedDetail,
+    Planned,
     catalog_page,
     entry_id,
     invoice_page,
@@ -130,9 +131,15 @@ class BillxClient:
         if self.catalog.problems:
             yield ValidatedPage(body=EMPTY_PAGE, ids=[], problems=self.catalog.problems)
 
-    def invoice_pages(self, known: Mapping[int, str]) -> Iterator[ValidatedPage]:
+    def invoice_pages(
+        self,
+        known: Mapping[int, str],
+        stop: Callable[[list[Any], Planned], bool] | None = None,
+    ) -> Iterator[ValidatedPage]:
         """One page of details per list page; ``known`` maps invoice id -> the hash of the
-        list entry its stored detail was fetched for."""
+        list entry its stored detail was fetched for. ``stop(entries, plan)`` true after a
+        page ends the crawl there (an incremental sync; the completeness check of a whole
+        crawl then does not apply)."""
         for listing in self._crawl("/invoices", "invoices"):
             entries = [e for i, e in enumerate(listing.entries) if i not in listing.repeated]
             plan = plan_invoices(entries, known)
@@ -140,6 +147,8 @@ class BillxClient:
             page = invoice_page(plan, details)
             page.problems.extend(listing.problems)
             yield page
+            if stop is not None and stop(entries, plan):
+                return
 
     def fetch_catalog(self) -> Catalog:
         catalog = Catalog()

@@ -1,7 +1,9 @@
 """Billingo API v3 emulator: a real HTTP server on 127.0.0.1 with one account per API key.
 
-Routes (all under ``/v3``, all need ``X-API-KEY``): ``GET /documents`` (paged, filtered,
-newest first), ``GET /documents/{id}``, ``GET /partners``, ``GET /utils/time``. Bodies follow
+Routes (all under ``/v3``, all need ``X-API-KEY``): ``GET /documents`` (paged, newest first;
+filters ``start_date``/``end_date``, ``paid_start_date``/``paid_end_date``,
+``last_modified_date``, ``payment_status``, ``type``, ``block_id``, ``partner_id``,
+``payment_method``), ``GET /documents/{id}``, ``GET /partners``, ``GET /utils/time``. Bodies follow
 the spec's shapes (``DocumentList``, ``ClientErrorResponse``, ``ValidationErrorResponse``,
 ``ServerErrorResponse``, ``TooManyRequestsResponse``). Misbehaviour comes from ``knobs``.
 
@@ -22,6 +24,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from invoice_pipeline.emulators.billingo_account import BillingoAccount
+from invoice_pipeline.emulators.billingo_clock import server_now
 from invoice_pipeline.emulators.billingo_http import (
     DOCUMENT_NOT_FOUND,
     NO_ROUTE,
@@ -133,7 +136,11 @@ class BillingoEmulator:
     def add_account(self, api_key: str, docs: int, seed: int) -> None:
         if docs < 0:
             raise ValueError("docs must be >= 0")
-        self._accounts[api_key] = BillingoAccount(docs, seed, self._today)
+        self._accounts[api_key] = BillingoAccount(docs, seed, self._today, self.clock)
+
+    def clock(self) -> int:
+        """The server's clock in epoch seconds (what ``/utils/time`` reports as ``epoch``)."""
+        return int(server_now(self._today if self._today_fixed else None).timestamp())
 
     def _account(self, api_key: str) -> BillingoAccount:
         try:
@@ -148,19 +155,41 @@ class BillingoEmulator:
         with self._count_lock:
             return self._counts[api_key] if api_key is not None else self._counts.total()
 
-    def pay(self, api_key: str, doc_id: int, paid_date: date | None = None) -> dict[str, Any]:
-        return self._account(api_key).pay(doc_id, paid_date)
+    def pay(
+        self, api_key: str, doc_id: int, paid_date: date | None = None, touch: bool = True
+    ) -> dict[str, Any]:
+        """Mark ``doc_id`` paid on ``paid_date`` (today); stamped as modified unless
+        ``touch=False`` (a payment ``last_modified_date`` misses)."""
+        return self._account(api_key).pay(doc_id, paid_date, touch=touch)
 
-    def cancel(self, api_key: str, doc_id: int) -> dict[str, Any]:
-        return self._account(api_key).cancel(doc_id)
+    def cancel(self, api_key: str, doc_id: int, touch: bool = True) -> dict[str, Any]:
+        """Cancel ``doc_id``: ``cancelled`` flips on it and a new cancellation document
+        appears (both stamped as modified, the original not with ``touch=False``)."""
+        return self._account(api_key).cancel(doc_id, touch=touch)
 
-    def add_document(self, api_key: str, **overrides: Any) -> dict[str, Any]:
-        return self._account(api_key).add_document(**overrides)
+    def add_document(self, api_key: str, touch: bool = True, **overrides: Any) -> dict[str, Any]:
+        """A new document dated today; ``touch=False``: one ``last_modified_date`` misses."""
+        return self._account(api_key).add_document(touch=touch, **overrides)
 
     def replace_document(self, api_key: str, doc_id: int, raw: Any) -> None:
         """Serve ``raw`` in the place of document ``doc_id``: any JSON value, or ``bytes``
         served verbatim (not even checked to be JSON or UTF-8)."""
         self._account(api_key).replace_document(doc_id, raw)
+
+    def update_document(
+        self, api_key: str, doc_id: int, touch: bool = True, **fields: Any
+    ) -> dict[str, Any]:
+        """Change fields of a document (``payment_status="expired"``, ...), stamped with the
+        clock as modified unless ``touch=False`` (a change ``last_modified_date`` misses)."""
+        return self._account(api_key).update_document(doc_id, fields, touch=touch)
+
+    def delete_document(self, api_key: str, doc_id: int) -> None:
+        """Remove a document from the account (Billingo lets drafts and proformas go)."""
+        self._account(api_key).delete_document(doc_id)
+
+    def modified_at(self, api_key: str, doc_id: int) -> int:
+        """The document's modification time in epoch seconds (what the filter compares)."""
+        return self._account(api_key).modified_at(doc_id)
 
     def reorder_documents(self, api_key: str, doc_ids: list[int]) -> None:
         """Serve the same documents in another order: ``doc_ids`` (every id once) newest first."""

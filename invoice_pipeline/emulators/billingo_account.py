@@ -6,6 +6,12 @@ page's ``data`` part is cached as bytes per (filters, per_page, page); the small
 with the absolute URLs is added per request, so the cache does not depend on the server's port.
 Any change swaps in an empty cache (lazy re-rendering); readers take the cache object once, so
 they always see one consistent generation.
+
+Every record carries its modification time (``DocRecord.modified``, from the emulator's
+clock): generated documents were modified before the account existed (issued, then paid;
+``billingo_clock.generated_modified``), and every change a test makes stamps the documents it
+touches (a cancellation both the original and the new cancellation document), unless a test
+asks for a change the server does not stamp (``update_document(..., touch=False)``).
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
 from invoice_pipeline.emulators.billingo_catalog import AccountData
+from invoice_pipeline.emulators.billingo_clock import generated_modified
 from invoice_pipeline.emulators.billingo_data import BillingoDataGenerator
 from invoice_pipeline.emulators.billingo_json import DocRecord, encode
 from invoice_pipeline.emulators.billingo_query import Filters, predicate
@@ -48,10 +55,17 @@ def page_slice(seq: Sequence[Any], per_page: int, page: int, newest_last: bool) 
 
 
 class BillingoAccount:
-    def __init__(self, docs: int, seed: int, today: date) -> None:
+    def __init__(self, docs: int, seed: int, today: date, clock: Callable[[], int]) -> None:
+        """``clock`` is the emulator's clock in epoch seconds (modification times)."""
         self.generator = BillingoDataGenerator(seed, today)
         self.data: AccountData = self.generator.generate(docs)
         self.records = self.data.records  # creation order, oldest first
+        self.clock = clock
+        created = clock()
+        for record in self.records:
+            record.modified = generated_modified(
+                record.id, record.invoice_date, record.paid_date, created
+            )
         self.positions = {record.id: i for i, record in enumerate(self.records)}
         self.partner_bodies = [encode(p) for p in self.data.partners]
         self.lock = threading.RLock()
@@ -100,6 +114,9 @@ class BillingoAccount:
         pos = self.positions.get(doc_id)
         return None if pos is None else self.records[pos].body
 
+    def modified_at(self, doc_id: int) -> int:
+        return self.records[self._position(doc_id)].modified
+
     def documents(self) -> list[Any]:
         """Every document as served, newest first, freshly parsed (callers may mutate them).
         The cyclic GC is paused meanwhile: parsing 100k documents is ~2x faster without it."""
@@ -115,8 +132,14 @@ class BillingoAccount:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def _put(self, record: DocRecord, position: int | None = None) -> None:
-        """Store ``record`` (replace at ``position`` or append as newest); drop the cache."""
+    def _put(self, record: DocRecord, position: int | None = None, touch: bool = True) -> None:
+        """Store ``record`` (replace at ``position`` or append as newest) modified now, or
+        (``touch=False``) keeping the replaced record's modification time (a new one gets
+        none: epoch 0, never matched by ``last_modified_date``); drop the cache."""
+        if touch:
+            record.modified = self.clock()
+        else:
+            record.modified = 0 if position is None else self.records[position].modified
         if position is None:
             self.positions[record.id] = len(self.records)
             self.records.append(record)
@@ -130,28 +153,30 @@ class BillingoAccount:
             raise KeyError(f"no document with id {doc_id}")
         return pos
 
-    def pay(self, doc_id: int, paid_date: date | None = None) -> Doc:
+    def pay(self, doc_id: int, paid_date: date | None = None, touch: bool = True) -> Doc:
         with self.lock:
             pos = self._position(doc_id)
             doc = self.records[pos].to_dict()
             doc["payment_status"] = "paid"
             doc["paid_date"] = (paid_date or self.today).isoformat()
-            self._put(DocRecord.from_dict(doc_id, doc), pos)
+            self._put(DocRecord.from_dict(doc_id, doc), pos, touch=touch)
             return doc
 
-    def cancel(self, doc_id: int) -> Doc:
+    def cancel(self, doc_id: int, touch: bool = True) -> Doc:
+        """Flip ``cancelled`` on the original (stamped unless ``touch=False``) and add its
+        cancellation document (stamped)."""
         with self.lock:
             pos = self._position(doc_id)
             original = self.records[pos].to_dict()
             if original.get("cancelled") is True:
                 raise ValueError(f"document {doc_id} is already cancelled")
             original["cancelled"] = True
-            self._put(DocRecord.from_dict(doc_id, original), pos)
+            self._put(DocRecord.from_dict(doc_id, original), pos, touch=touch)
             storno = self.generator.cancellation(self.data, original, self.today)
             self._put(DocRecord.from_dict(storno["id"], storno))
             return storno
 
-    def add_document(self, **overrides: Any) -> Doc:
+    def add_document(self, touch: bool = True, **overrides: Any) -> Doc:
         doc_type = overrides.get("type", "invoice")
         if doc_type not in ("invoice", "proforma", "draft", "advance", "receipt"):
             doc_type = "invoice"
@@ -162,12 +187,31 @@ class BillingoAccount:
                 doc.update(overrides)
                 doc_id = doc["id"] if isinstance(doc.get("id"), int) else record.id
                 record = DocRecord.from_dict(doc_id, doc)
-            self._put(record)
+            self._put(record, touch=touch)
             return doc
 
     def replace_document(self, doc_id: int, raw: Any) -> None:
         with self.lock:
             self._put(DocRecord.from_dict(doc_id, raw, raw=True), self._position(doc_id))
+
+    def update_document(self, doc_id: int, fields: dict[str, Any], touch: bool = True) -> Doc:
+        """Set ``fields`` of the document (a status change, a NAV status ...); ``touch=False``
+        is a change the server does not stamp: ``last_modified_date`` does not see it."""
+        with self.lock:
+            pos = self._position(doc_id)
+            doc = self.records[pos].to_dict()
+            if not isinstance(doc, dict):
+                raise ValueError(f"document {doc_id} was replaced by something not an object")
+            doc.update(fields)
+            self._put(DocRecord.from_dict(doc_id, doc), pos, touch=touch)
+            return doc
+
+    def delete_document(self, doc_id: int) -> None:
+        """Remove the document: no listing, filter or GET serves it any more."""
+        with self.lock:
+            del self.records[self._position(doc_id)]
+            self.positions = {record.id: i for i, record in enumerate(self.records)}
+            self._cache = _Cache()
 
     def reorder(self, doc_ids: list[int]) -> None:
         """Serve the same documents in the order ``doc_ids`` (newest first)."""

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
+from invoice_pipeline.emulators.billingo_clock import TIMEZONE, server_now
 from invoice_pipeline.emulators.billingo_json import encode
 from invoice_pipeline.emulators.billingo_query import ListQuery
 from invoice_pipeline.emulators.knobs import RateDecision, retry_after_header
 from invoice_pipeline.emulators.server import Request, Response
 
-TIMEZONE = "Europe/Budapest"
 UNAUTHORIZED = encode(
     {"error": {"message": "Authorization information (Header: X-API-KEY) is missing or invalid."}}
 )
@@ -94,9 +93,7 @@ def rate_headers(decision: RateDecision | None) -> list[tuple[str, str]]:
 def server_time(today: date | None) -> dict[str, Any]:
     """Budapest wall clock; with a fixed ``today`` the date is that day (same time of day), so
     the emulator's clock agrees with its own ``paid_date`` quirk."""
-    now = datetime.now(ZoneInfo(TIMEZONE)).replace(microsecond=0)
-    if today is not None:
-        now = datetime.combine(today, now.timetz())
+    now = server_now(today)
     return {
         "epoch": int(now.timestamp()),
         "formatted": now.strftime("%Y-%m-%d %H:%M:%S"),

@@ -52,6 +52,7 @@ class DocRecord:
     block_id: Any = None
     partner_id: Any = None
     follows_today: bool = False  # served paid_date is "today" (the live quirk), moves with it
+    modified: int = 0  # last modification, epoch seconds (the ``last_modified_date`` filter)
 
     @classmethod
     def from_dict(cls, doc_id: int, doc: Any, raw: bool = False) -> DocRecord:

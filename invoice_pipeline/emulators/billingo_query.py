@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from invoice_pipeline.emulators.billingo_clock import parse_local
 from invoice_pipeline.emulators.billingo_json import DocRecord
 
 PAYMENT_STATUSES = frozenset({"expired", "none", "outstanding", "paid", "partially_paid"})
@@ -40,8 +41,9 @@ def parse_list_query(
     pairs: list[tuple[str, str]], with_filters: bool
 ) -> ListQuery | list[dict[str, str]]:
     """The normalized query, or the validation errors. Unknown parameters are ignored (the
-    live API has more filters, e.g. ``query`` or ``last_modified_date``; ignoring one only
-    returns a superset)."""
+    live API has more filters, e.g. ``query``; ignoring one only returns a superset).
+    ``last_modified_date`` (``"YYYY-MM-DD HH:MM:SS"`` or ``"YYYY-MM-DD"``, server-local time)
+    keeps documents modified at or after it; it is normalized to epoch seconds."""
     params = dict(pairs)  # the last value of a repeated parameter wins, as in PHP
     errors: list[dict[str, str]] = []
 
@@ -87,6 +89,16 @@ def parse_list_query(
                     filters.append((name, raw))
                 else:
                     error(name, f"The selected {_label(name)} is invalid.")
+        raw = params.get("last_modified_date")
+        if raw is not None:
+            since = parse_local(raw)
+            if since is not None:
+                filters.append(("last_modified_date", since))
+            else:
+                error(
+                    "last_modified_date",
+                    "The last modified date does not match the format Y-m-d H:i:s.",
+                )
         if params.get("payment_method"):
             filters.append(("payment_method", params["payment_method"]))
     if errors:
@@ -106,7 +118,8 @@ def _valid_date(raw: str) -> bool:
 
 def predicate(filters: Filters) -> Callable[[DocRecord], bool]:
     """A test on the record's indexed fields. ``paid_*_date`` only match documents that are
-    paid or partially paid: the served ``paid_date`` of the others is just today's date."""
+    paid or partially paid: the served ``paid_date`` of the others is just today's date.
+    ``last_modified_date`` (epoch seconds here) keeps records modified at or after it."""
     tests: list[Callable[[DocRecord], bool]] = []
     for name, value in filters:
         if name == "start_date":
@@ -117,6 +130,8 @@ def predicate(filters: Filters) -> Callable[[DocRecord], bool]:
             tests.append(lambda r, v=value: isinstance(r.paid_date, str) and r.paid_date >= v)
         elif name == "paid_end_date":
             tests.append(lambda r, v=value: isinstance(r.paid_date, str) and r.paid_date <= v)
+        elif name == "last_modified_date":
+            tests.append(lambda r, v=value: r.modified >= v)
         else:
             tests.append(lambda r, n=name, v=value: getattr(r, n) == v)
     return lambda record: all(test(record) for test in tests)

@@ -9,11 +9,16 @@ extraction again minutes later (exponential backoff, jittered so that the compan
 nightly run do not retry in step); each attempt has its own sync log row. Everything else
 raises ``dg.Failure(allow_retries=False)``: deterministic failures cannot heal, and a
 person running a MANUAL sync (CLI, UI) gets the failure at once rather than minutes later.
+
+The asset's run config (``SyncConfig``) picks the mode: ``full`` (the default: every
+document, and deletion detection) or ``incremental`` (what changed since the last COMPLETED
+sync; ``sync/service.py``). ``sync_run_config`` builds the run config of ``sync_job`` for a
+mode, for the CLI and for schedules.
 """
 
 import dataclasses
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -31,6 +36,22 @@ from invoice_pipeline.sync.service import Source, extract_company
 TRANSIENT_ERRORS = (RateLimitedError, ServerError, TransportError, MalformedResponseError)
 
 
+class SyncConfig(dg.Config):
+    """How the extraction runs: ``full`` lists every document (and detects deletions),
+    ``incremental`` asks only for what changed since the last COMPLETED sync (a full sync
+    when there is none)."""
+
+    mode: Literal["full", "incremental"] = "full"
+
+
+def sync_run_config(mode: str, sources: Iterable[str]) -> dict[str, Any]:
+    """The run config of ``sync_job`` (or a selection of it) that runs the extraction of
+    each of ``sources`` in ``mode`` ('full' or 'incremental')."""
+    if mode not in log.MODES:
+        raise ValueError(f"unknown sync mode {mode!r}: expected one of {', '.join(log.MODES)}")
+    return {"ops": {f"{s}_documents": {"config": {"mode": mode}} for s in sources}}
+
+
 def extraction_retry_policy(delay_s: float = 30.0, max_retries: int = 3) -> dg.RetryPolicy:
     """Retries of a transiently failed unattended extraction: 30 s, 90 s, 210 s later (± 30 s)."""
     return dg.RetryPolicy(
@@ -46,12 +67,15 @@ def _watching_errors(source: Source, seen: list[Exception]) -> Source:
     error they raised: ``extract_company`` turns every error into a reason string, and the
     type tells transient from deterministic."""
 
-    def pages(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        try:
-            yield from source.pages(*args, **kwargs)
-        except Exception as exc:
-            seen.append(exc)
-            raise
+    def watched(walk: Any) -> Any:
+        def pages(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from walk(*args, **kwargs)
+            except Exception as exc:
+                seen.append(exc)
+                raise
+
+        return pages
 
     def store_extras(*args: Any, **kwargs: Any) -> object:
         assert source.store_extras is not None
@@ -62,7 +86,13 @@ def _watching_errors(source: Source, seen: list[Exception]) -> Source:
             raise
 
     extras = store_extras if source.store_extras is not None else None
-    return dataclasses.replace(source, pages=pages, store_extras=extras)
+    incremental = source.incremental_pages
+    return dataclasses.replace(
+        source,
+        pages=watched(source.pages),
+        store_extras=extras,
+        incremental_pages=watched(incremental) if incremental is not None else None,
+    )
 
 
 def sync_type_of(context: dg.AssetExecutionContext) -> str:
@@ -87,11 +117,14 @@ def documents_asset(
             f"Raw {source.display} documents of one company, validated and stored as received "
             "in `raw_documents` with a content hash, batch by batch with their invoices and "
             "lines. Only new and changed documents are written; rejected ones are listed in "
-            "the sync log."
+            "the sync log. Run config `mode`: `full` (default; marks documents no longer "
+            "listed as deleted) or `incremental` (only what changed since the last COMPLETED "
+            "sync)."
         ),
     )
     def _documents(
         context: dg.AssetExecutionContext,
+        config: SyncConfig,
         warehouse: WarehouseResource,
         source_api: SourceApiResource,
     ) -> dg.MaterializeResult:
@@ -106,6 +139,7 @@ def documents_asset(
                 run_id=context.run.run_id,
                 sync_type=sync_type,
                 policy=source_api.policy(),
+                mode=config.mode,
             )
         except log.SyncAlreadyRunningError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -116,14 +150,18 @@ def documents_asset(
             raise dg.Failure(description=reason, allow_retries=False) from exc
         if outcome is None:
             return dg.MaterializeResult(metadata={"configured": dg.MetadataValue.bool(False)})
+        if outcome.mode_reason is not None:
+            context.log.warning(outcome.mode_reason)
         m = outcome.metrics
         count = dg.MetadataValue.int
         metadata = {
             "configured": dg.MetadataValue.bool(True),
+            "mode": dg.MetadataValue.text(outcome.mode),
             "processed": count(m.invoices_processed),
             "created": count(m.invoices_created),
             "updated": count(m.invoices_updated),
             "skipped": count(m.invoices_skipped),
+            "deleted": count(m.invoices_deleted),
             "rejected": count(len(m.errors)),
             "api_calls": count(m.api_calls_made),
             "duration_s": dg.MetadataValue.float(round(outcome.seconds, 3)),

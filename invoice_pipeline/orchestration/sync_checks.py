@@ -7,6 +7,7 @@ import dagster as dg
 
 from invoice_pipeline.orchestration.checks import company_check, company_of, offenders, result
 from invoice_pipeline.resources import WarehouseResource
+from invoice_pipeline.sync import eligibility
 
 FRESH_HOURS = 26
 
@@ -28,7 +29,8 @@ def invoice_count_matches_api(
 ) -> dg.AssetCheckResult:
     """After a full sync, the company's invoices of each source are exactly the documents the
     API listed (``invoices_processed``; rejected documents left out). Fewer is an ERROR that
-    blocks; more (documents deleted at the source since they were stored) is a WARN."""
+    blocks; more (documents deleted at the source since they were stored, before a full sync
+    that completed marked them deleted) is a WARN. Invoices marked deleted do not count."""
     c = company_of(context)
     compared: list[dict[str, Any]] = []
     with warehouse.get().read() as con:
@@ -39,6 +41,7 @@ def invoice_count_matches_api(
             rejected = {e["invoice_id"] for e in json.loads(errors) if e.get("invoice_id")}
             row = con.execute(
                 "SELECT count(*) FROM invoices WHERE company_id = $c AND source = $s "
+                "AND deleted_at IS NULL "
                 "AND NOT list_contains($rejected, invoice_id)",
                 {"c": c, "s": source, "rejected": sorted(rejected)},
             ).fetchone()
@@ -63,23 +66,29 @@ def invoice_count_matches_api(
 
 @dg.asset_check(asset="sync_logs")
 def syncs_are_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Every active company and source finished a sync (COMPLETED or PARTIAL) in the last
-    26 hours (WARN). Checks the whole warehouse, not one partition: it runs at the end of
-    every sync and hourly (``sync_freshness`` schedule), so a sync that stops running shows."""
+    """Every company and source the nightly sync covers (``sync/eligibility.py``: active,
+    feature on, nightly switch on) finished a sync (COMPLETED or PARTIAL) in the last 26
+    hours (WARN). Checks the whole warehouse, not one partition: it runs at the end of every
+    sync and hourly (``sync_freshness`` schedule), so a sync that stops running shows."""
+    wh = warehouse.get()
+    nightly = eligibility.targets(wh, schedule=eligibility.NIGHTLY)
+    pairs = [f"{company}:{source}" for company, sources in nightly.items() for source in sources]
     sql = f"""
         SELECT s.company_id, s.source, s.company_name, max(l.completed_at) AS last_success,
                round(epoch(now() - max(l.completed_at)) / 3600, 1) AS age_hours
         FROM company_settings s LEFT JOIN sync_logs l
           ON l.company_id = s.company_id AND l.source = s.source
          AND l.status IN ('COMPLETED', 'PARTIAL')
-        WHERE s.is_active GROUP BY s.company_id, s.source, s.company_name
+        WHERE list_contains(CAST($pairs AS VARCHAR[]), s.company_id::VARCHAR || ':' || s.source)
+        GROUP BY s.company_id, s.source, s.company_name
         HAVING max(l.completed_at) IS NULL
             OR max(l.completed_at) < now() - INTERVAL {FRESH_HOURS} HOUR"""
-    with warehouse.get().read() as con:
-        total, examples = offenders(con, sql, {}, "last_success NULLS FIRST, company_id, source")
-        row = con.execute("SELECT count(*) FROM company_settings WHERE is_active").fetchone()
-    active = int(row[0]) if row else 0
-    stale = f"{total} of {active} active syncs have no good sync in {FRESH_HOURS} h"
+    with wh.read() as con:
+        total, examples = offenders(
+            con, sql, {"pairs": pairs}, "last_success NULLS FIRST, company_id, source"
+        )
+    active = len(pairs)
+    stale = f"{total} of {active} nightly syncs have no good sync in {FRESH_HOURS} h"
     return dg.AssetCheckResult(
         passed=total == 0,
         severity=dg.AssetCheckSeverity.WARN,

@@ -12,6 +12,10 @@ days it shows:
   evaluated before the substring test) and still test every invoice number themselves.
 A partner filter, or a snapshot without a usable summary, reads the invoices as before.
 Every path applies the same conditions to ``invoices`` and returns the same rows.
+
+Invoices a full sync found deleted at the source (``invoices.deleted_at``, see
+``sync/deletions.py``) are left out of the list and the detail unless ``include_deleted``
+(the summary leaves them out too, so listing them reads the invoices).
 """
 
 from __future__ import annotations
@@ -63,9 +67,11 @@ def list_invoices(
     page: int = 1,
     page_size: int = 100,
     db_path: Path | str | None = None,
+    include_deleted: bool = False,
 ) -> Page[InvoiceSummary]:
     """One page of the company's invoices, newest first; ``search`` is a literal,
-    case-insensitive substring of the invoice number."""
+    case-insensitive substring of the invoice number. Invoices deleted at the source are
+    left out unless ``include_deleted``."""
     number, size = arguments.page_args(page, page_size)
     # conditions the per-day summary can answer too (same columns, same meaning) ...
     where, params = ["company_id = ?"], []
@@ -102,9 +108,11 @@ def list_invoices(
         company, name = scope.company_name(cur, company_id, memo)
         if payment_status is not None:
             _check_status(cur, company, payment_status)
+        if not include_deleted and _has_deleted(cur, memo):  # (the summary has none)
+            where.append("deleted_at IS NULL")
         query = _Query(cur, " AND ".join(where), [company, *params], size, offset)
         days = (" AND ".join(day_where), [company, *day_params])
-        if not _has_days(cur, memo):
+        if include_deleted or not _has_days(cur, memo):
             total, rows = query.count(), query.page()
         elif needle is not None:
             total, rows = _search_by_day(query, days, needle)
@@ -131,16 +139,19 @@ def get_invoice(
     *,
     source: str | None = None,
     db_path: Path | str | None = None,
+    include_deleted: bool = False,
 ) -> InvoiceDetail:
     """One invoice of the company with its lines; NotFoundError when the company has no
-    such invoice (another company's invoice is reported the same way)."""
+    such invoice (another company's invoice is reported the same way, and so is one deleted
+    at the source unless ``include_deleted``)."""
     wanted = arguments.integer("invoice_id", invoice_id, minimum=-(2**62))
     arguments.source(source)
     with snapshot_read(db_path) as (cur, memo):
         company, name = scope.company_name(cur, company_id, memo)
+        live = "" if include_deleted or not _has_deleted(cur, memo) else " AND deleted_at IS NULL"
         found = cur.execute(
             "SELECT * FROM invoices WHERE company_id = ? AND invoice_id = ? "
-            "AND (? IS NULL OR source = ?)",
+            f"AND (? IS NULL OR source = ?){live}",
             [company, wanted, source, source],
         )
         columns = [d[0] for d in found.description]  # type: ignore[union-attr]
@@ -241,6 +252,17 @@ def _has_days(cur: duckdb.DuckDBPyConnection, memo: dict[Any, Any]) -> bool:
             row = None
         memo["has_days"] = bool(row and row[0])
     return memo["has_days"]  # type: ignore[no-any-return]
+
+
+def _has_deleted(cur: duckdb.DuckDBPyConnection, memo: dict[Any, Any]) -> bool:
+    """Whether this snapshot's invoices carry ``deleted_at`` (older snapshots do not)."""
+    if "has_deleted" not in memo:
+        rows = cur.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND table_name = 'invoices' AND column_name = 'deleted_at'"
+        ).fetchall()
+        memo["has_deleted"] = bool(rows and rows[0][0])
+    return memo["has_deleted"]  # type: ignore[no-any-return]
 
 
 _DayFilter = tuple[str, list[Any]]  # the conditions the summary answers, and their arguments

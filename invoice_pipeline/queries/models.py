@@ -143,6 +143,9 @@ class SettingsEntry(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+    # beyond the seed: the company's switches of the nightly and the frequent schedule
+    nightly_sync: bool
+    frequent_sync: bool
 
 
 class Page(BaseModel, Generic[T]):

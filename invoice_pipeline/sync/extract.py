@@ -20,8 +20,7 @@ from invoice_pipeline.sync.loader import (
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
-
-BATCH_DOCUMENTS = 5_000
+from invoice_pipeline.warehouse.connection import load_memory_limit
 
 
 def extract(
@@ -32,12 +31,15 @@ def extract(
     pages: Iterable[ValidatedPage],
     api_calls: Callable[[], int],
     metrics: log.SyncMetrics,
-    batch_documents: int = BATCH_DOCUMENTS,
-) -> None:
+    batch_documents: int,
+) -> set[int]:
     """Load every valid, first-seen document of ``pages``; ``metrics`` is filled in as it goes
-    and stored in the sync log with every batch."""
+    and stored in the sync log with every batch. Returns the id of every document the pages
+    listed (loaded, rejected, or listed unchanged and not fetched): deletion detection's
+    input (``sync/deletions.py``)."""
     seen: set[int] = set()
     rejected_seen: set[int] = set()
+    listed_unchanged: set[int] = set()
     totals = BatchCounts()
     batch: list[ValidatedPage] = []
     excluded: list[list[int]] = []
@@ -84,13 +86,15 @@ def extract(
         session.yield_to_waiting()  # other companies' syncs write between our batches
 
     with (
-        wh.session() as session,
+        wh.session(memory_limit=load_memory_limit()) as session,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as pool,
     ):
         with session.transaction() as con:
             known = take_fingerprints(con, mapping.source, company_id)
         pending: Future[None] | None = None
         for page in pages:
+            if pending is None or pending.done():  # no batch of ours is being written: while
+                session.yield_to_waiting()  # we fetch, other companies' syncs may write
             skip: list[int] = []
             for index, doc_id in enumerate(page.ids):
                 if index in page.rejected:
@@ -104,6 +108,9 @@ def extract(
                 else:
                     seen.add(doc_id)
             metrics.errors.extend(page.problems)
+            listed_unchanged.update(page.unchanged)
+            if page.page_key:
+                page.fingerprint()  # hashed while the writer works, not on its path
             batch.append(page)
             excluded.append(skip)
             batch_size += len(page.ids) - len(skip)
@@ -115,3 +122,4 @@ def extract(
         if pending is not None:
             pending.result()
         write(batch, excluded)  # the rest, and the final api call count
+    return seen | rejected_seen | listed_unchanged

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -14,6 +15,8 @@ from invoice_pipeline.warehouse import Warehouse
 
 MANUAL, AUTOMATIC = "MANUAL", "AUTOMATIC"
 RUNNING, COMPLETED, PARTIAL, FAILED = "RUNNING", "COMPLETED", "PARTIAL", "FAILED"
+FULL, INCREMENTAL = "full", "incremental"  # sync_logs.mode
+MODES = (FULL, INCREMENTAL)
 
 
 @dataclass
@@ -25,6 +28,7 @@ class SyncMetrics:
     items_extracted: int = 0
     api_calls_made: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    invoices_deleted: int = 0  # stored documents a complete full sync no longer saw
 
 
 class SyncAlreadyRunningError(RuntimeError):
@@ -50,10 +54,19 @@ def _alive(host: str | None, pid: int | None, log_id: int) -> bool:
 
 
 def start(
-    wh: Warehouse, *, company_id: int, source: str, sync_type: str, run_id: str | None
+    wh: Warehouse,
+    *,
+    company_id: int,
+    source: str,
+    sync_type: str,
+    run_id: str | None,
+    mode: str = FULL,
+    mode_reason: str | None = None,
 ) -> int:
     """Open a RUNNING sync log, after closing as FAILED any earlier one whose process is gone.
 
+    ``mode`` is what this sync does ('full' or 'incremental'); ``mode_reason`` says why it
+    differs from what was asked (an incremental sync with nothing to continue from).
     Refuses when a live process is already syncing this company and source. The check and
     the insert share one write transaction, so two syncs starting together cannot both pass.
     """
@@ -72,11 +85,12 @@ def start(
             finish(con, log_id, failure="the sync was interrupted: its process ended")
         row = con.execute(
             """
-            INSERT INTO sync_logs
-                (id, company_id, source, sync_type, status, started_at, run_id, host, pid)
-            VALUES (nextval('sync_log_ids'), ?, ?, ?, 'RUNNING', now(), ?, ?, ?) RETURNING id
+            INSERT INTO sync_logs (id, company_id, source, sync_type, mode, mode_reason,
+                                   status, started_at, run_id, host, pid)
+            VALUES (nextval('sync_log_ids'), ?, ?, ?, ?, ?, 'RUNNING', now(), ?, ?, ?)
+            RETURNING id
             """,
-            [company_id, source, sync_type, run_id, _HOST, os.getpid()],
+            [company_id, source, sync_type, mode, mode_reason, run_id, _HOST, os.getpid()],
         ).fetchone()
     assert row is not None
     _ACTIVE.add(int(row[0]))
@@ -88,7 +102,8 @@ def record(con: duckdb.DuckDBPyConnection, log_id: int, metrics: SyncMetrics) ->
     con.execute(
         """
         UPDATE sync_logs SET invoices_processed = ?, invoices_created = ?, invoices_updated = ?,
-            invoices_skipped = ?, items_extracted = ?, api_calls_made = ?, errors = ?
+            invoices_skipped = ?, items_extracted = ?, api_calls_made = ?, errors = ?,
+            invoices_deleted = ?
         WHERE id = ?
         """,
         [
@@ -99,9 +114,29 @@ def record(con: duckdb.DuckDBPyConnection, log_id: int, metrics: SyncMetrics) ->
             metrics.items_extracted,
             metrics.api_calls_made,
             json.dumps(metrics.errors, ensure_ascii=False),
+            metrics.invoices_deleted,
             log_id,
         ],
     )
+
+
+def record_changes_since(con: duckdb.DuckDBPyConnection, log_id: int, since: datetime) -> None:
+    """Store from when (UTC, the source's clock) an incremental sync asked for changes."""
+    con.execute("UPDATE sync_logs SET changes_since = ? WHERE id = ?", [since, log_id])
+
+
+def last_completed_start(
+    con: duckdb.DuckDBPyConnection, company_id: int, source: str
+) -> datetime | None:
+    """When the last COMPLETED sync (full or incremental) of the company and source started:
+    everything the source held then is in the warehouse, so an incremental sync continues
+    from there. None when no sync ever completed (PARTIAL and FAILED ones do not count)."""
+    rows = con.execute(
+        "SELECT started_at FROM sync_logs WHERE company_id = ? AND source = ? "
+        "AND status = 'COMPLETED' ORDER BY id DESC LIMIT 1",
+        [company_id, source],
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def finish(con: duckdb.DuckDBPyConnection, log_id: int, failure: str | None = None) -> str:
@@ -166,7 +201,7 @@ def results_for_run(wh: Warehouse, run_id: str) -> list[dict[str, Any]]:
             """
             SELECT company_id, source, status, invoices_processed, invoices_created,
                    invoices_updated, invoices_skipped, items_extracted, api_calls_made,
-                   sync_duration_seconds, errors
+                   sync_duration_seconds, errors, invoices_deleted, mode, mode_reason
             FROM sync_logs WHERE run_id = ?
             QUALIFY row_number() OVER (PARTITION BY company_id, source ORDER BY id DESC) = 1
             ORDER BY company_id, source
@@ -178,8 +213,10 @@ def results_for_run(wh: Warehouse, run_id: str) -> list[dict[str, Any]]:
             company_id=r[0],
             source=r[1],
             status=r[2],
-            metrics=SyncMetrics(*r[3:9], errors=json.loads(r[10])),
+            metrics=SyncMetrics(*r[3:9], errors=json.loads(r[10]), invoices_deleted=r[11]),
             duration_seconds=round(r[9], 3) if r[9] is not None else None,
+            sync_mode=r[12],
+            mode_reason=r[13],
         )
         for r in rows
     ]
@@ -192,8 +229,12 @@ def result(
     status: str,
     metrics: SyncMetrics,
     duration_seconds: float | None,
+    sync_mode: str = FULL,
+    mode_reason: str | None = None,
 ) -> dict[str, Any]:
-    """The seed's sync result shape (``api_calls``, not the log's ``api_calls_made``)."""
+    """The seed's sync result shape (``api_calls``, not the log's ``api_calls_made``), plus
+    ``sync_mode`` (what the sync did: 'full' or 'incremental'), ``sync_mode_reason`` (why
+    a requested incremental sync ran full, else None) and ``invoices_deleted``."""
     return {
         "company_id": company_id,
         "source": source,
@@ -206,4 +247,7 @@ def result(
         "api_calls": metrics.api_calls_made,
         "duration_seconds": duration_seconds,
         "errors": metrics.errors,
+        "sync_mode": sync_mode,
+        "sync_mode_reason": mode_reason,
+        "invoices_deleted": metrics.invoices_deleted,
     }

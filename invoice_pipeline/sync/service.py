@@ -1,7 +1,8 @@
 """One sync step per source and company, as the Dagster assets run it.
 
 The registry ``SOURCES`` is the only place that knows which sources exist: each entry
-gives the field mapping and how to open a client and walk its document pages.
+gives the field mapping and how to open a client and walk its document pages, in full or
+incrementally (``billingo/incremental.py``, ``billx/incremental.py``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from typing import Protocol
 import duckdb
 
 from invoice_pipeline import config, settings_store
+from invoice_pipeline.billingo import incremental as billingo_incremental
 from invoice_pipeline.billingo.client import BillingoClient
 from invoice_pipeline.billingo.mapping import MAPPING as BILLINGO_MAPPING
 from invoice_pipeline.billx import catalog as billx_catalog
+from invoice_pipeline.billx import incremental as billx_incremental
 from invoice_pipeline.billx.client import BillxClient
 from invoice_pipeline.billx.mapping import MAPPING as BILLX_MAPPING
 from invoice_pipeline.http import RetryPolicy
-from invoice_pipeline.sync import log
+from invoice_pipeline.sync import deletions, eligibility, log
 from invoice_pipeline.sync.extract import extract
+from invoice_pipeline.sync.increments import Increment
 from invoice_pipeline.sync.loader import listing_hashes, normalize_pending
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
@@ -46,6 +50,12 @@ class Source:
     listing_hashes: bool = False
     # after the pages, in its own transaction: what else the client fetched (BillX's catalog)
     store_extras: Callable[[duckdb.DuckDBPyConnection, SourceClient, int], object] | None = None
+    # incremental mode: (warehouse, company id) -> the source's hints, read before the crawl;
+    # then (client, known, increment) -> the pages of what changed since the watermark
+    plan_incremental: Callable[[duckdb.DuckDBPyConnection, int], object] | None = None
+    incremental_pages: (
+        Callable[[SourceClient, Mapping[int, str], Increment], Iterator[ValidatedPage]] | None
+    ) = None
 
 
 def _billingo_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillingoClient:
@@ -63,6 +73,8 @@ SOURCES: dict[str, Source] = {
         mapping=BILLINGO_MAPPING,
         open_client=_billingo_client,
         pages=lambda client, known: client.document_pages(),  # type: ignore[attr-defined]
+        plan_incremental=billingo_incremental.plan,
+        incremental_pages=billingo_incremental.pages,  # type: ignore[arg-type]
     ),
     "billx": Source(
         name="billx",
@@ -72,6 +84,8 @@ SOURCES: dict[str, Source] = {
         pages=lambda client, known: client.sync_pages(known),  # type: ignore[attr-defined]
         listing_hashes=True,
         store_extras=billx_catalog.store,
+        plan_incremental=billx_incremental.plan,
+        incremental_pages=billx_incremental.pages,  # type: ignore[arg-type]
     ),
 }
 
@@ -82,6 +96,28 @@ class ExtractOutcome:
     metrics: log.SyncMetrics
     seconds: float
     failure: str | None = None
+    mode: str = log.FULL  # what the sync did
+    mode_reason: str | None = None  # why it is not what was asked
+
+
+def _increment(
+    wh: Warehouse, source: Source, company_id: int, mode: str
+) -> tuple[Increment | None, str | None]:
+    """For an incremental request: where it continues from, or (None, why it runs full)."""
+    if mode not in log.MODES:
+        raise ValueError(f"unknown sync mode {mode!r}: expected one of {', '.join(log.MODES)}")
+    if mode == log.FULL:
+        return None, None
+    if source.incremental_pages is None or source.plan_incremental is None:
+        return None, f"incremental sync requested, but {source.display} has none: ran a full sync"
+    with wh.write() as con:
+        since = log.last_completed_start(con, company_id, source.name)
+        if since is None:
+            return None, (
+                f"incremental sync requested, but no {source.display} sync of company "
+                f"{company_id} has COMPLETED yet: ran a full sync"
+            )
+        return Increment(since, hints=source.plan_incremental(con, company_id)), None
 
 
 def extract_company(
@@ -92,18 +128,31 @@ def extract_company(
     run_id: str | None,
     sync_type: str,
     policy: RetryPolicy,
+    mode: str = log.FULL,
 ) -> ExtractOutcome | None:
     """Fetch, validate and store one company's documents; None when the source is not set up.
 
-    Any failure closes the sync log as FAILED with a one-line reason and is returned (not
-    raised), so the caller decides how the run reports it.
+    ``mode`` 'full' lists every document; a full sync that ends COMPLETED marks stored
+    documents it did not see as deleted (``sync/deletions.py``). 'incremental' continues
+    from the last COMPLETED sync with the source's incremental pages, or runs a full sync
+    (saying why in the sync log) when there is none. Any sync clears the deletion mark of a
+    document it lists again. Any failure closes the sync log as FAILED with a one-line
+    reason and is returned (not raised), so the caller decides how the run reports it.
     """
-    configured = settings_store.list_settings(wh, company_id=company_id, source=source.name)
-    if not configured or not configured[0].is_active:
+    configured = eligibility.allowed_settings(wh, company_id, source.name)
+    if configured is None:  # not set up, inactive, or its feature is off: never synced
         return None
     started = time.monotonic()
+    increment, reason = _increment(wh, source, company_id, mode)
+    done = log.INCREMENTAL if increment is not None else log.FULL
     log_id = log.start(
-        wh, company_id=company_id, source=source.name, sync_type=sync_type, run_id=run_id
+        wh,
+        company_id=company_id,
+        source=source.name,
+        sync_type=sync_type,
+        run_id=run_id,
+        mode=done,
+        mode_reason=reason,
     )
     metrics = log.SyncMetrics()
     client: SourceClient | None = None
@@ -113,14 +162,18 @@ def extract_company(
             with wh.write() as con:
                 known = listing_hashes(con, source.name, company_id)
         key = settings_store.api_key(wh, company_id, source.name)
-        client = source.open_client(company_id, key, configured[0].effective_base_url, policy)
+        client = source.open_client(company_id, key, configured.effective_base_url, policy)
         del key
-        extract(
+        if increment is not None and source.incremental_pages is not None:
+            pages = source.incremental_pages(client, known, increment)
+        else:
+            pages = source.pages(client, known)
+        listed = extract(
             wh,
             source.mapping,
             company_id,
             log_id,
-            source.pages(client, known),
+            pages,
             lambda: client.api_calls if client else 0,
             metrics,
             batch_documents=config.batch_documents(),
@@ -128,17 +181,40 @@ def extract_company(
         if source.store_extras is not None:
             with wh.write() as con:
                 source.store_extras(con, client, company_id)
+        with wh.write() as con:
+            deletions.restore_listed(con, source.name, company_id, listed)
+            if increment is None and not metrics.errors:  # a full crawl that will COMPLETE
+                if not listed and deletions.any_stored(con, source.name, company_id):
+                    # An empty listing of an account with documents is far likelier an API
+                    # fault than every document deleted: nothing is marked, the sync PARTIAL.
+                    metrics.errors.append(
+                        {
+                            "invoice_id": None,
+                            "invoice_number": None,
+                            "error": f"{source.display} listed no documents for company "
+                            f"{company_id} although the warehouse holds some: none was "
+                            "marked deleted",
+                        }
+                    )
+                else:
+                    metrics.invoices_deleted = deletions.mark_unseen(
+                        con, source.name, company_id, listed
+                    )
+                log.record(con, log_id, metrics)
+            if increment is not None and increment.changes_since is not None:
+                log.record_changes_since(con, log_id, increment.changes_since)
     except Exception as exc:  # every failure becomes a FAILED sync with its reason
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         metrics.api_calls_made = client.api_calls if client else metrics.api_calls_made
         with wh.write(publish=True) as con:
             log.record(con, log_id, metrics)
-            log.finish(con, log_id, failure=reason)
-        return ExtractOutcome(log_id, metrics, time.monotonic() - started, failure=reason)
+            log.finish(con, log_id, failure=failure)
+        seconds = time.monotonic() - started
+        return ExtractOutcome(log_id, metrics, seconds, failure, done, reason)
     finally:
         if client is not None:
             client.close()
-    return ExtractOutcome(log_id, metrics, time.monotonic() - started)
+    return ExtractOutcome(log_id, metrics, time.monotonic() - started, None, done, reason)
 
 
 def normalize_company(
@@ -151,6 +227,8 @@ def normalize_company(
     with wh.write() as con:
         for source in SOURCES.values():
             counts[source.name] = normalize_pending(con, source.mapping, company_id)
+            if counts[source.name][0] and deletions.any_marked(con, source.name, company_id):
+                deletions.copy_marks(con, source.name, company_id)  # rebuilt rows are unmarked
             if run_id is not None:
                 con.execute(
                     "UPDATE sync_logs SET items_extracted = items_extracted + ? "

@@ -5,13 +5,17 @@ on the large tables: uniqueness is enforced by the MERGE statements that load th
 checked by asset checks), which keeps bulk loads fast.
 Money is DECIMAL(18,4) (exact, room for unit prices with more than 2 decimals), rates are
 DECIMAL(18,6), dates are DATE, timestamps TIMESTAMPTZ (stored as UTC instants).
+Raw payloads are compressed with zstd: a third of the checkpoint work of DuckDB's default
+(FSST) for these 4 KB JSON documents, and a fifth of the file on the emulator's. It applies
+to warehouses created since; an older ``raw_documents`` keeps its compression (DuckDB has
+no ALTER for it).
 """
 
 from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 MONEY = "DECIMAL(18,4)"
 RATE = "DECIMAL(18,6)"
@@ -27,18 +31,21 @@ TABLES: dict[str, str] = {
         created_at        TIMESTAMPTZ NOT NULL,
         updated_at        TIMESTAMPTZ NOT NULL,
         last_sync_time    TIMESTAMPTZ,
+        nightly_sync      BOOLEAN NOT NULL DEFAULT TRUE,
+        frequent_sync     BOOLEAN NOT NULL DEFAULT FALSE,
         PRIMARY KEY (company_id, source)
     """,
     "raw_documents": """
         source          VARCHAR NOT NULL,
         company_id      INTEGER NOT NULL,
         document_id     BIGINT NOT NULL,
-        payload         JSON NOT NULL,
+        payload         JSON NOT NULL USING COMPRESSION zstd,
         content_hash    VARCHAR NOT NULL,
         normalized_hash VARCHAR,
         first_seen_at   TIMESTAMPTZ NOT NULL,
         last_changed_at TIMESTAMPTZ NOT NULL,
-        listing_hash    VARCHAR
+        listing_hash    VARCHAR,
+        deleted_at      TIMESTAMPTZ
     """,
     "invoices": f"""
         source                 VARCHAR NOT NULL,
@@ -85,7 +92,8 @@ TABLES: dict[str, str] = {
         item_count             INTEGER NOT NULL,
         content_hash           VARCHAR NOT NULL,
         first_seen_at          TIMESTAMPTZ NOT NULL,
-        last_changed_at        TIMESTAMPTZ NOT NULL
+        last_changed_at        TIMESTAMPTZ NOT NULL,
+        deleted_at             TIMESTAMPTZ
     """,
     "invoice_items": f"""
         source          VARCHAR NOT NULL,
@@ -155,7 +163,10 @@ TABLES: dict[str, str] = {
         errors                JSON NOT NULL DEFAULT '[]',
         run_id                VARCHAR,
         host                  VARCHAR,
-        pid                   INTEGER
+        pid                   INTEGER,
+        invoices_deleted      INTEGER NOT NULL DEFAULT 0,
+        mode_reason           VARCHAR,
+        changes_since         TIMESTAMPTZ
     """,
     "page_fingerprints": """
         source      VARCHAR NOT NULL,
@@ -205,17 +216,25 @@ SNAPSHOT_CURRENT: dict[str, str] = {
 
 # The analysts' stable interface, created in every read snapshot: no raw payloads, hashes,
 # encrypted keys or process bookkeeping. Columns are only ever added here, never renamed.
+# Invoices a full sync found deleted at the source (``sync/deletions.py``) are left out of
+# v_invoices and v_invoice_items and listed, with when, in v_deleted_invoices.
 VIEWS: dict[str, str] = {
     "v_invoices": """CREATE OR REPLACE VIEW v_invoices AS
-        SELECT i.* EXCLUDE (content_hash, first_seen_at, last_changed_at),
+        SELECT i.* EXCLUDE (content_hash, first_seen_at, last_changed_at, deleted_at),
                c.company_name, i.first_seen_at AS synced_at, i.last_changed_at AS changed_at
         FROM invoices i
         LEFT JOIN (SELECT company_id, min(company_name) AS company_name
-                   FROM company_settings GROUP BY ALL) c USING (company_id)""",
+                   FROM company_settings GROUP BY ALL) c USING (company_id)
+        WHERE i.deleted_at IS NULL""",
     "v_invoice_items": """CREATE OR REPLACE VIEW v_invoice_items AS
         SELECT l.*, i.invoice_number, i.invoice_date, i.currency, i.cancelled, i.type
         FROM invoice_items l
-        JOIN invoices i USING (source, company_id, invoice_id)""",
+        JOIN invoices i USING (source, company_id, invoice_id)
+        WHERE i.deleted_at IS NULL""",
+    "v_deleted_invoices": """CREATE OR REPLACE VIEW v_deleted_invoices AS
+        SELECT i.* EXCLUDE (content_hash, first_seen_at, last_changed_at),
+               i.first_seen_at AS synced_at, i.last_changed_at AS changed_at
+        FROM invoices i WHERE i.deleted_at IS NOT NULL""",
     "v_partners": """CREATE OR REPLACE VIEW v_partners AS
         SELECT * EXCLUDE (payload, content_hash) FROM partners""",
     "v_products": """CREATE OR REPLACE VIEW v_products AS
@@ -224,7 +243,7 @@ VIEWS: dict[str, str] = {
         SELECT * EXCLUDE (host, pid) FROM sync_logs""",
     "v_settings": """CREATE OR REPLACE VIEW v_settings AS
         SELECT company_id, source, company_name, has_api_key, is_active,
-               created_at, updated_at, last_sync_time
+               created_at, updated_at, last_sync_time, nightly_sync, frequent_sync
         FROM company_settings""",
 }
 
@@ -233,6 +252,32 @@ SEQUENCES = ["CREATE SEQUENCE IF NOT EXISTS sync_log_ids START 1"]
 # Later schema versions append (version, [statements]) here; each runs once, in order.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (2, ["ALTER TABLE raw_documents ADD COLUMN IF NOT EXISTS listing_hash VARCHAR"]),
+    # v3: deletion detection (documents a complete full sync no longer saw) and what an
+    # incremental sync did: sync_logs.mode ('full' | 'incremental') is there since v1
+    (
+        3,
+        [
+            "ALTER TABLE raw_documents ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ",
+            "ALTER TABLE invoices ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ",
+            "ALTER TABLE sync_logs ADD COLUMN IF NOT EXISTS invoices_deleted INTEGER DEFAULT 0",
+            "ALTER TABLE sync_logs ALTER COLUMN invoices_deleted SET NOT NULL",
+            "ALTER TABLE sync_logs ADD COLUMN IF NOT EXISTS mode_reason VARCHAR",
+            "ALTER TABLE sync_logs ADD COLUMN IF NOT EXISTS changes_since TIMESTAMPTZ",
+        ],
+    ),
+    # v4: per-company switches of the two schedules (DuckDB adds a NOT NULL column only in
+    # two steps; existing rows take the default: nightly on, frequent off)
+    (
+        4,
+        [
+            "ALTER TABLE company_settings ADD COLUMN IF NOT EXISTS nightly_sync BOOLEAN "
+            "DEFAULT TRUE",
+            "ALTER TABLE company_settings ALTER COLUMN nightly_sync SET NOT NULL",
+            "ALTER TABLE company_settings ADD COLUMN IF NOT EXISTS frequent_sync BOOLEAN "
+            "DEFAULT FALSE",
+            "ALTER TABLE company_settings ALTER COLUMN frequent_sync SET NOT NULL",
+        ],
+    ),
 ]
 
 
