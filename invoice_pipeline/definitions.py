@@ -10,14 +10,11 @@ from invoice_pipeline import config
 from invoice_pipeline.billingo.assets import billingo_documents
 from invoice_pipeline.billx.assets import billx_documents
 from invoice_pipeline.orchestration.checks import INTEGRITY_CHECKS
-from invoice_pipeline.orchestration.jobs import (
-    nightly_sync,
-    sync_freshness,
-    sync_freshness_job,
-    sync_job,
-)
+from invoice_pipeline.orchestration.jobs import sync_freshness_job, sync_job
 from invoice_pipeline.orchestration.notify import notifier_from_env
+from invoice_pipeline.orchestration.partition_sensor import company_partitions
 from invoice_pipeline.orchestration.quality_checks import QUALITY_CHECKS
+from invoice_pipeline.orchestration.schedules import frequent_sync, nightly_sync, sync_freshness
 from invoice_pipeline.orchestration.sensors import sync_failure_alerts
 from invoice_pipeline.orchestration.sync_checks import SYNC_CHECKS
 from invoice_pipeline.orchestration.warehouse_assets import normalized_tables, sync_logs
@@ -36,8 +33,8 @@ defs = dg.Definitions(
     assets=[billingo_documents, billx_documents, normalized_tables, sync_logs],
     asset_checks=[*INTEGRITY_CHECKS, *QUALITY_CHECKS, *SYNC_CHECKS],
     jobs=[sync_job, sync_freshness_job],
-    schedules=[nightly_sync, sync_freshness],
-    sensors=[sync_failure_alerts],
+    schedules=[nightly_sync, frequent_sync, sync_freshness],
+    sensors=[sync_failure_alerts, company_partitions],
     resources={
         "warehouse": WarehouseResource(db_path=_db_path()),
         "source_api": SourceApiResource.from_env(),

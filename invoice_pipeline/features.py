@@ -2,7 +2,8 @@
 
 A company with no row for a feature has it ON: configuring a source is what makes it
 usable, and a flag is only needed to switch a source off for a company. Flags are written
-through the warehouse writer and read from the read snapshot.
+through the warehouse writer; the HTTP API reads them from the read snapshot, syncs from the
+warehouse itself (``switched_off``, used by ``sync/eligibility.py``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,18 @@ def list_features(company_id: int, db_path: Path | str | None = None) -> list[Fe
         rows = []
     stored = {r[0]: FeatureState(*r) for r in rows}
     return [stored.get(f, FeatureState(f, True, None)) for f in FEATURES]
+
+
+def switched_off(wh: Warehouse, company_id: int | None = None) -> set[tuple[int, str]]:
+    """The (company, feature) pairs switched off, read from the warehouse itself rather than
+    the read snapshot: what a sync may do is decided there, like its settings."""
+    with wh.read() as con:
+        rows = con.execute(
+            "SELECT company_id, feature FROM company_features "
+            "WHERE NOT enabled AND (? IS NULL OR company_id = ?)",
+            [company_id, company_id],
+        ).fetchall()
+    return {(int(c), str(f)) for c, f in rows}
 
 
 def is_enabled(company_id: int, feature: str, db_path: Path | str | None = None) -> bool:

@@ -1,11 +1,18 @@
-"""Companies as Dagster partitions: one per company with settings, added without code changes."""
+"""Companies as Dagster partitions: one per company with settings, added without code changes.
+
+The ``company_partitions`` sensor (``orchestration/partition_sensor.py``) adds a partition
+for every company whose settings exist, active or not; the schedules and ``invoice-pipeline
+sync`` also add the companies they are about to sync, so no run waits for the sensor.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import dagster as dg
 
-from invoice_pipeline import settings_store
-from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline.queries.reader import snapshot_cursor
 
 companies = dg.DynamicPartitionsDefinition(name="companies")
 
@@ -13,14 +20,22 @@ SYNC_TYPE_TAG = "invoice_pipeline/sync_type"
 OWNER = "team:data-engineering"
 
 
-def active_company_keys(wh: Warehouse) -> list[str]:
-    """Companies with at least one active source setting, as partition keys."""
-    ids = {s.company_id for s in settings_store.list_settings(wh) if s.is_active}
-    return [str(i) for i in sorted(ids)]
+def configured_company_keys(db_path: Path | str) -> list[str]:
+    """Every company with settings of any source, as partition keys, from the read snapshot
+    (published after every settings change; reading it never makes a running sync wait)."""
+    with snapshot_cursor(db_path) as cur:
+        rows = cur.execute(
+            "SELECT DISTINCT company_id FROM company_settings ORDER BY company_id"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
-def register_companies(instance: dg.DagsterInstance, keys: list[str]) -> None:
+def missing_company_keys(instance: dg.DagsterInstance, keys: Iterable[str]) -> list[str]:
     existing = set(instance.get_dynamic_partitions(companies.name))
-    missing = [k for k in keys if k not in existing]
+    return [k for k in keys if k not in existing]
+
+
+def register_companies(instance: dg.DagsterInstance, keys: Iterable[str]) -> None:
+    missing = missing_company_keys(instance, keys)
     if missing:
         instance.add_dynamic_partitions(companies.name, missing)

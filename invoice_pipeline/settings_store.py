@@ -1,9 +1,12 @@
-"""Per-company, per-source settings: name, encrypted API key, base URL, active flag."""
+"""Per-company, per-source settings: name, encrypted API key, base URL, active flag, and the
+per-company switches of the two sync schedules (``nightly_sync``, ``frequent_sync``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+import duckdb
 
 from invoice_pipeline import config, crypto
 from invoice_pipeline.warehouse import Warehouse
@@ -26,6 +29,8 @@ class CompanySettings:
     created_at: datetime
     updated_at: datetime
     last_sync_time: datetime | None
+    nightly_sync: bool  # the nightly full sync (02:00) includes this company and source
+    frequent_sync: bool  # the high-volume incremental sync (4 times a day) does
 
     @property
     def effective_base_url(self) -> str:
@@ -43,12 +48,14 @@ class CompanySettings:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "last_sync_time": self.last_sync_time.isoformat() if self.last_sync_time else None,
+            "nightly_sync": self.nightly_sync,
+            "frequent_sync": self.frequent_sync,
         }
 
 
 _COLUMNS = (
     "company_id, source, company_name, api_key_encrypted IS NOT NULL, base_url, is_active, "
-    "created_at, updated_at, last_sync_time"
+    "created_at, updated_at, last_sync_time, nightly_sync, frequent_sync"
 )
 
 
@@ -66,8 +73,13 @@ def upsert(
     api_key: str | None = None,
     base_url: str | None = None,
     is_active: bool | None = None,
+    nightly_sync: bool | None = None,
+    frequent_sync: bool | None = None,
 ) -> tuple[CompanySettings, bool]:
-    """Create or update one company's settings for one source; returns (settings, created)."""
+    """Create or update one company's settings for one source; returns (settings, created).
+
+    ``None`` keeps a stored value; a new row takes the schema's defaults for it (active, in
+    the nightly sync, not in the frequent one)."""
     _check_source(source)
     if company_id <= 0:
         raise SettingsError(f"company id must be a positive integer, got {company_id}")
@@ -76,6 +88,15 @@ def upsert(
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise SettingsError(f"base URL must start with http:// or https://, got {base_url!r}")
     token = crypto.encrypt(api_key.strip()) if api_key is not None else None
+    changes = {
+        "company_name": company_name,
+        "api_key_encrypted": token,
+        "base_url": base_url,
+        "is_active": is_active,
+        "nightly_sync": nightly_sync,
+        "frequent_sync": frequent_sync,
+    }
+    changes = {column: value for column, value in changes.items() if value is not None}
     with wh.write(publish=True) as con:
         exists = con.execute(
             "SELECT 1 FROM company_settings WHERE company_id = ? AND source = ?",
@@ -84,27 +105,18 @@ def upsert(
         if exists is None:
             if not company_name:
                 raise SettingsError(f"company {company_id} is new: --name is required")
-            con.execute(
-                "INSERT INTO company_settings VALUES (?, ?, ?, ?, ?, ?, now(), now(), NULL)",
-                [
-                    company_id,
-                    source,
-                    company_name,
-                    token,
-                    base_url,
-                    True if is_active is None else is_active,
-                ],
+            columns = ["company_id", "source", *changes]
+            con.execute(  # columns left out take the schema's defaults
+                f"INSERT INTO company_settings ({', '.join(columns)}, created_at, updated_at) "
+                f"VALUES ({', '.join('?' * len(columns))}, now(), now())",
+                [company_id, source, *changes.values()],
             )
         else:
+            assignments = "".join(f"{column} = ?, " for column in changes)
             con.execute(
-                """UPDATE company_settings SET
-                       company_name = coalesce(?, company_name),
-                       api_key_encrypted = coalesce(?, api_key_encrypted),
-                       base_url = coalesce(?, base_url),
-                       is_active = coalesce(?, is_active),
-                       updated_at = now()
-                   WHERE company_id = ? AND source = ?""",
-                [company_name, token, base_url, is_active, company_id, source],
+                f"UPDATE company_settings SET {assignments}updated_at = now() "
+                "WHERE company_id = ? AND source = ?",
+                [*changes.values(), company_id, source],
             )
         row = con.execute(
             f"SELECT {_COLUMNS} FROM company_settings WHERE company_id = ? AND source = ?",
@@ -125,12 +137,18 @@ def list_settings(
         _check_source(source)
         where.append("source = ?")
         params.append(source)
-    with wh.read() as con:
-        rows = con.execute(
-            f"SELECT {_COLUMNS} FROM company_settings WHERE {' AND '.join(where)} "
-            "ORDER BY company_id, source",
-            params,
-        ).fetchall()
+    sql = (
+        f"SELECT {_COLUMNS} FROM company_settings WHERE {' AND '.join(where)} "
+        "ORDER BY company_id, source"
+    )
+    try:
+        with wh.read() as con:
+            rows = con.execute(sql, params).fetchall()
+    except duckdb.BinderException:  # a warehouse not written since an older schema version:
+        with wh.write():  # the writer migrates it (a schedule may read before any sync writes)
+            pass
+        with wh.read() as con:
+            rows = con.execute(sql, params).fetchall()
     return [CompanySettings(*r) for r in rows]
 
 

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from invoice_pipeline.emulators.billingo import BillingoEmulator
+from invoice_pipeline.features import set_feature
 from invoice_pipeline.orchestration.checks import INTEGRITY_CHECKS
 from invoice_pipeline.orchestration.jobs import sync_job
 from invoice_pipeline.orchestration.notify import (
@@ -291,13 +292,17 @@ def test_unattended_runs_retry_transient_failures_only_and_companies_are_indepen
     assert scalar(wh, "SELECT count(*) FROM invoices WHERE company_id = 4") == 30
 
 
-def test_freshness_warns_about_active_syncs_without_a_good_sync_in_26_hours(
+def test_freshness_warns_about_nightly_syncs_without_a_good_sync_in_26_hours(
     wh: Warehouse, emulator: BillingoEmulator, api_key: str
 ) -> None:
     configure(wh, emulator, api_key)
     configure(wh, emulator, "other-" + api_key, company_id=5)
-    with wh.write() as con:
+    configure(wh, emulator, "third-" + api_key, company_id=6)
+    configure(wh, emulator, "fourth-" + api_key, company_id=7)
+    with wh.write() as con:  # never synced, but none of them is the nightly sync's to do
         con.execute("UPDATE company_settings SET is_active = false WHERE company_id = 5")
+        con.execute("UPDATE company_settings SET nightly_sync = false WHERE company_id = 6")
+    set_feature(wh, 7, "BILLINGO_SYNC", False)
     warehouse = WarehouseResource(db_path=str(wh.path))
 
     def evaluate() -> dg.AssetCheckResult:

@@ -7,7 +7,7 @@ import dagster as dg
 
 from invoice_pipeline import settings_store
 from invoice_pipeline.definitions import defs
-from invoice_pipeline.orchestration.jobs import nightly_sync
+from invoice_pipeline.orchestration.schedules import nightly_sync
 from invoice_pipeline.partitions import SYNC_TYPE_TAG, companies
 from invoice_pipeline.resources import WarehouseResource
 from invoice_pipeline.sync.service import SOURCES
@@ -25,10 +25,17 @@ def test_definitions_load_with_every_resource() -> None:
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Europe/Budapest"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    frequent = defs.resolve_schedule_def("frequent_sync")
+    assert (frequent.cron_schedule, frequent.execution_timezone) == (
+        "0 8,12,16,20 * * *", "Europe/Budapest",
+    )  # fmt: skip
+    assert frequent.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert frequent.job_name == schedule.job_name == "sync_job"
     freshness = defs.resolve_schedule_def("sync_freshness")
     assert freshness.cron_schedule == "15 * * * *" and freshness.job_name == "sync_freshness_job"
-    sensor = defs.resolve_sensor_def("sync_failure_alerts")
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for name in ("sync_failure_alerts", "company_partitions"):
+        sensor = defs.resolve_sensor_def(name)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert {h.name for h in job.hook_defs} == {"close_sync_logs_on_failure"}
     for source in SOURCES:
         retry = defs.get_assets_def(f"{source}_documents").op.retry_policy
@@ -71,12 +78,12 @@ def test_nightly_schedule_requests_one_automatic_run_per_active_company(
             wh, company_id=company_id, source="billingo", company_name=f"C{company_id}",
             api_key="k", is_active=active,
         )  # fmt: skip
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(  # a context manager: no state outlives the evaluation
         instance=dagster_instance,
         scheduled_execution_time=datetime(2026, 11, 23, 2, tzinfo=ZoneInfo("Europe/Budapest")),
         resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
-    )
-    requests = nightly_sync(context)
+    ) as context:
+        requests = nightly_sync(context)
     assert [r.partition_key for r in requests] == ["904", "907"]
     assert all(r.tags[SYNC_TYPE_TAG] == "AUTOMATIC" for r in requests)
     assert len({r.run_key for r in requests}) == 2
@@ -85,8 +92,8 @@ def test_nightly_schedule_requests_one_automatic_run_per_active_company(
 
 
 def test_nightly_schedule_skips_when_nothing_is_configured(wh: Warehouse) -> None:
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=dg.DagsterInstance.ephemeral(),
         resources={"warehouse": WarehouseResource(db_path=str(wh.path))},
-    )
-    assert isinstance(nightly_sync(context), dg.SkipReason)
+    ) as context:
+        assert isinstance(nightly_sync(context), dg.SkipReason)

@@ -205,8 +205,9 @@ def test_webserver_loads_the_location_and_a_launched_sync_fills_the_warehouse(
     assert schedules["nightly_sync"]["cronSchedule"] == "0 2 * * *"
     assert schedules["sync_freshness"]["scheduleState"]["status"] == "RUNNING"
     assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {
-        "sync_failure_alerts": "RUNNING"
-    }
+        "sync_failure_alerts": "RUNNING", "company_partitions": "RUNNING",
+    }  # fmt: skip
+    assert schedules["frequent_sync"]["scheduleState"]["status"] == "STOPPED"
 
     nodes = {"/".join(n["assetKey"]["path"]): n for n in webserver.gql(ASSETS)["assetNodes"]}
     tables = {"invoices", "invoice_items", "sync_logs"}

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from invoice_pipeline import queries, settings_store
 from invoice_pipeline.api import errors, paging
 from invoice_pipeline.api.auth import DbPath, Principal, require
-from invoice_pipeline.orchestration.run import NothingToSyncError, run_sync
+from invoice_pipeline.orchestration.run import run_sync
 from invoice_pipeline.sync import log
 from invoice_pipeline.sync import service as sync_service
+from invoice_pipeline.sync.eligibility import NothingToSyncError
 from invoice_pipeline.warehouse import Warehouse
 
 # A settings write waits this long for a running sync's writer lock, then answers 503.
@@ -39,6 +40,14 @@ class SettingsInput(BaseModel):
         min_length=1,
         max_length=200,
         description="Required when the company has no settings of any source yet",
+    )
+    nightly_sync: bool | None = Field(
+        None, description="In the nightly full sync at 02:00 (default on); not in the seed"
+    )
+    frequent_sync: bool | None = Field(
+        None,
+        description="In the high-volume incremental sync, 4 times a day (default off); "
+        "not in the seed",
     )
 
 
@@ -138,6 +147,8 @@ def settings_router(source: str, display: str) -> APIRouter:
                 company_name=name or (existing[0].company_name if existing else None),
                 api_key=key,
                 is_active=body.is_active,
+                nightly_sync=body.nightly_sync,
+                frequent_sync=body.frequent_sync,
             )
         except settings_store.SettingsError as exc:
             raise errors.invalid(str(exc), None) from None

@@ -26,6 +26,16 @@ def settings() -> None:
     "--base-url", help="API base URL (default: the source's env var, else the public API)."
 )
 @click.option("--active/--inactive", "is_active", default=None, help="Sync this company or not.")
+@click.option(
+    "--nightly-sync/--no-nightly-sync",
+    default=None,
+    help="Include it in the nightly full sync (02:00 Budapest; new settings: yes).",
+)
+@click.option(
+    "--frequent-sync/--no-frequent-sync",
+    default=None,
+    help="Include it in the high-volume incremental sync, 4 times a day (new settings: no).",
+)
 def set_settings(
     company_id: int,
     company_name: str | None,
@@ -33,8 +43,11 @@ def set_settings(
     api_key_stdin: bool,
     base_url: str | None,
     is_active: bool | None,
+    nightly_sync: bool | None,
+    frequent_sync: bool | None,
 ) -> None:
-    """Create or update the settings of one company and source."""
+    """Create or update the settings of one company and source (options left out keep
+    their stored value)."""
     api_key = None
     if api_key_stdin:
         api_key = sys.stdin.readline().strip()
@@ -48,11 +61,19 @@ def set_settings(
         api_key=api_key,
         base_url=base_url,
         is_active=is_active,
+        nightly_sync=nightly_sync,
+        frequent_sync=frequent_sync,
     )
     verb = "created" if created else "updated"
+    flags = {
+        "has_api_key": saved.has_api_key,
+        "active": saved.is_active,
+        "nightly_sync": saved.nightly_sync,
+        "frequent_sync": saved.frequent_sync,
+    }
     click.echo(
         f"{verb} {source} settings for company {saved.company_id} ({saved.company_name}); "
-        f"has_api_key={str(saved.has_api_key).lower()} active={str(saved.is_active).lower()}"
+        + " ".join(f"{name}={str(value).lower()}" for name, value in flags.items())
     )
 
 
@@ -72,6 +93,8 @@ def list_settings(as_json: bool) -> None:
                 "company_name",
                 "has_api_key",
                 "is_active",
+                "nightly_sync",
+                "frequent_sync",
                 "base_url",
                 "last_sync_time",
             ],

@@ -5,15 +5,11 @@ from typing import Any
 
 import dagster as dg
 
-from invoice_pipeline import settings_store
 from invoice_pipeline.partitions import SYNC_TYPE_TAG, register_companies
-from invoice_pipeline.sync import log
+from invoice_pipeline.sync import eligibility, log
+from invoice_pipeline.sync.eligibility import NothingToSyncError
 from invoice_pipeline.sync.service import SOURCES
 from invoice_pipeline.warehouse import Warehouse
-
-
-class NothingToSyncError(ValueError):
-    """No active settings match the requested company and source."""
 
 
 def _instance() -> dg.DagsterInstance:
@@ -26,16 +22,19 @@ def _instance() -> dg.DagsterInstance:
 
 
 def sync_targets(wh: Warehouse, company_id: int | None, source: str | None) -> dict[int, list[str]]:
-    """Company -> the sources to sync, from the active settings."""
-    targets: dict[int, list[str]] = {}
-    for s in settings_store.list_settings(wh, company_id=company_id, source=source):
-        if s.is_active:
-            targets.setdefault(s.company_id, []).append(s.source)
-    if not targets:
-        which = f"company {company_id}" if company_id is not None else "any company"
-        what = f"{source} " if source else ""
-        raise NothingToSyncError(f"{which} has no active {what}settings to sync")
-    return targets
+    """Company -> the sources a manual sync may touch (``sync/eligibility.py``): active
+    settings whose feature flag is on. Refuses, saying why, when nothing matches."""
+    verdicts = eligibility.verdicts(wh, company_id=company_id, source=source)
+    targets = eligibility.allowed(verdicts)
+    if targets:
+        return targets
+    refused = [v for v in verdicts if v.settings.is_active]  # active, but not allowed
+    if refused:
+        reasons = "; ".join(f"company {v.settings.company_id}: {v.refusal}" for v in refused)
+        raise NothingToSyncError(f"nothing may be synced: {reasons}")
+    which = f"company {company_id}" if company_id is not None else "any company"
+    what = f"{source} " if source else ""
+    raise NothingToSyncError(f"{which} has no active {what}settings to sync")
 
 
 def run_sync(
@@ -44,34 +43,37 @@ def run_sync(
     company_id: int | None = None,
     source: str | None = None,
     sync_type: str = log.MANUAL,
+    mode: str = log.FULL,
 ) -> list[dict[str, Any]]:
-    """Run ``sync_job`` once per company (its sources only); returns the seed's result shape
-    per company and source."""
+    """Run ``sync_job`` once per company (its sources only), each extraction in ``mode``
+    ('full' or 'incremental'); returns the seed's result shape per company and source."""
     from invoice_pipeline.definitions import defs  # imported late: reads the environment
+    from invoice_pipeline.orchestration.jobs import sync_selection
+    from invoice_pipeline.orchestration.source_assets import sync_run_config
 
+    if mode not in log.MODES:
+        raise ValueError(f"unknown sync mode {mode!r}: expected one of {', '.join(log.MODES)}")
     targets = sync_targets(wh, company_id, source)
     instance = _instance()
     register_companies(instance, [str(c) for c in targets])
     job = defs.resolve_job_def("sync_job")
     results: list[dict[str, Any]] = []
     for company, sources in sorted(targets.items()):
-        selection = [dg.AssetKey(f"{s}_documents") for s in sources if s in SOURCES]
-        selection += [
-            dg.AssetKey("invoices"),
-            dg.AssetKey("invoice_items"),
-            dg.AssetKey("sync_logs"),
-        ]
+        synced = [s for s in sources if s in SOURCES]
         outcome = job.execute_in_process(
             partition_key=str(company),
             instance=instance,
             tags={SYNC_TYPE_TAG: sync_type},
-            asset_selection=selection,
+            asset_selection=sync_selection(synced),
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                **sync_run_config(mode, synced),
+            },
         )
         found = log.results_for_run(wh, outcome.run_id)
         if not found and not outcome.success:  # refused or broken before any sync log opened
-            found = [_refused(company, s, _failure_message(outcome)) for s in sources]
+            found = [_refused(company, s, _failure_message(outcome), mode) for s in sources]
         results.extend(found)
     return results
 
@@ -87,7 +89,7 @@ def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
     return "the sync run failed before it started"
 
 
-def _refused(company_id: int, source: str, message: str) -> dict[str, Any]:
+def _refused(company_id: int, source: str, message: str, mode: str) -> dict[str, Any]:
     error = {"invoice_id": None, "invoice_number": None, "error": message}
     return log.result(
         company_id=company_id,
@@ -95,4 +97,5 @@ def _refused(company_id: int, source: str, message: str) -> dict[str, Any]:
         status=log.FAILED,
         metrics=log.SyncMetrics(errors=[error]),
         duration_seconds=0.0,
+        sync_mode=mode,
     )
