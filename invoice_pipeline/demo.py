@@ -1,4 +1,4 @@
-"""The demo: both emulators, three demo companies, a full sync, changes, a second sync.
+"""The demo: both emulators, three demo companies, a full sync, changes, an incremental sync.
 
 Company 4 invoices in Billingo, company 9 in BillX with the public test-mode key (the
 emulator serves that key's mock data, like the live API), and company 7 in both, each with
@@ -105,8 +105,10 @@ def run_demo(
         results = run_sync(wh)
         show(results)
         changes = [_change_billingo(billingo, first_billingo), _change_billx(billx, first_billx)]
-        say("\n2. " + ";\n   ".join(changes) + ".\n   Then sync again (BillX fetches only the "
-            "changed invoices and the drafts; everything else is skipped)")  # fmt: skip
-        again = run_sync(wh)
+        say("\n2. " + ";\n   ".join(changes) + ".\n   Then an incremental sync (`sync "
+            "--incremental`): Billingo is asked only for what changed since the first sync "
+            "(compare api_calls), BillX reads its newest pages and fetches only the changed "
+            "invoices and the drafts")  # fmt: skip
+        again = run_sync(wh, mode="incremental")
         show(again)
     return results + again

@@ -28,8 +28,8 @@ def _rows(cursor_rows: list[tuple], names: list[str]) -> list[dict]:
 
 @click.command()
 def demo() -> None:
-    """Start the Billingo and BillX emulators, configure demo companies, sync twice, show
-    invoices and a cross-source query."""
+    """Start the Billingo and BillX emulators, configure demo companies, sync (full, then
+    incremental), show invoices and a cross-source query."""
     from invoice_pipeline.demo import run_demo
 
     results = run_demo(click.echo, lambda rows: print_table(rows, RESULT_COLUMNS))
