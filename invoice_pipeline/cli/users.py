@@ -68,7 +68,7 @@ def set_feature(company_id: int, feature: str, state: str) -> None:
 @COMPANY
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_features(company_id: int, as_json: bool) -> None:
-    """The company's flags; ``set`` is false for a flag left at its default (on)."""
+    """The company's flags; "set" is false for a flag left at its default (on)."""
     rows = [s.public_dict() for s in features.list_features(company_id, config.db_path())]
     if as_json:
         print_json(rows)
