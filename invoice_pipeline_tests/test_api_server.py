@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from invoice_pipeline_tests.test_api_support import (
 )
 from invoice_pipeline_tests.test_cli import cli
 
-SEED_KEY = "41e61362-afde-11f0-a3c6-06e1fe7801c9"  # the seed's example key
+SEED_KEY = str(uuid.uuid4())  # generated, in the shape of the seed's example key
 
 
 @dataclass
@@ -148,7 +149,7 @@ def test_the_seeds_complete_workflow_example(server: Server) -> None:
     configured = httpx.post(
         f"{base}/api/billingo-settings/",
         headers=json_auth,
-        content='{"api_key_input":"41e61362-afde-11f0-a3c6-06e1fe7801c9","is_active":true}',
+        content=json.dumps({"api_key_input": SEED_KEY, "is_active": True}),
     )
     assert configured.status_code in (200, 201), configured.text
     assert_seed_shape(configured.json(), SEED_SETTINGS)

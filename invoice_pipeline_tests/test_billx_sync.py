@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -234,7 +235,7 @@ def test_a_rejected_api_key_fails_with_a_one_line_reason(
 ) -> None:
     settings_store.upsert(
         wh, company_id=9, source="billx", company_name="Company 9 Kft.",
-        api_key="not-a-billx-key-0000", base_url=billx.base_url,
+        api_key=secrets.token_hex(16), base_url=billx.base_url,
     )  # fmt: skip
     run, result = sync_billx(wh, dagster_instance)
     assert not run.success

@@ -3,6 +3,7 @@ partitions sensor, and the per-company schedule switches in the CLI and the HTTP
 
 import json
 import secrets
+import uuid
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -225,7 +226,7 @@ def test_api_switches_round_trip_without_showing_the_key(
     )
     app = create_app(wh.path)
     headers = {"Authorization": f"Bearer {app.state.signer.issue(user)}"}
-    key = "41e61362-afde-11f0-a3c6-06e1fe7801c9"
+    key = str(uuid.uuid4())
     with TestClient(app, base_url="http://testserver") as client:
         created = client.post(
             "/api/billingo-settings/", headers=headers,
