@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -646,7 +647,8 @@ def test_cli_serves_until_terminated() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "invoice_pipeline", "emulator", "billx"]
-    command += ["--port", str(port), "--docs", "25", "--seed", "2", "--key", "cli-secret-key"]
+    key = secrets.token_hex(16)
+    command += ["--port", str(port), "--docs", "25", "--seed", "2", "--api-key", key]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 15
@@ -654,7 +656,7 @@ def test_cli_serves_until_terminated() -> None:
             try:
                 response = httpx.get(
                     f"http://127.0.0.1:{port}/api/billx/invoices",
-                    headers={"Authorization": "Bearer cli-secret-key"},
+                    headers={"Authorization": f"Bearer {key}"},
                     timeout=2,
                 )
                 break
@@ -667,7 +669,7 @@ def test_cli_serves_until_terminated() -> None:
         assert proc.stdout is not None
         out = proc.stdout.read()
         assert f"http://127.0.0.1:{port}/api/billx" in out and TEST_KEY in out
-        assert "cli-secret-key" not in out
+        assert key not in out
     finally:
         proc.kill()
         proc.wait()

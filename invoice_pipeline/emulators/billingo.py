@@ -263,9 +263,10 @@ def serve_billingo(
     port: int,
     docs: int,
     seed: int,
+    *,
+    api_key: str,
     latency_ms: int = 0,
     rate_limit: int | None = None,
-    api_key: str = "demo-billingo-key",
 ) -> None:
     """Serve one account until SIGINT/SIGTERM (blocking). The key is never printed."""
     emulator = BillingoEmulator(latency_ms=latency_ms, rate_limit=rate_limit, port=port)

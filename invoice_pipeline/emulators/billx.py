@@ -257,9 +257,10 @@ def serve_billx(
     port: int,
     invoices: int,
     seed: int,
+    *,
+    api_key: str,
     latency_ms: int = 0,
     rate_limit: int | None = None,
-    api_key: str = "demo-billx-key",
 ) -> None:
     """Serve one account and the public test account until SIGINT/SIGTERM (blocking). The
     account's key is never printed; the public test key is."""
@@ -267,7 +268,7 @@ def serve_billx(
     emulator.add_account(api_key, invoices, seed)
     emulator.start()
     print(
-        f"BillX emulator on {emulator.base_url} ({invoices} invoices, key from --key; "
+        f"BillX emulator on {emulator.base_url} ({invoices} invoices, key from --api-key; "
         f"test mode key {TEST_KEY})",
         flush=True,
     )
