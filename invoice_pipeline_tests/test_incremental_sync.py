@@ -18,17 +18,14 @@ from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.billx import BillxEmulator
 from invoice_pipeline.emulators.server import Request, Response
 from invoice_pipeline.orchestration.source_assets import sync_run_config
-from invoice_pipeline.partitions import companies
-from invoice_pipeline.resources import WarehouseResource
-from invoice_pipeline.sync import log
 from invoice_pipeline.warehouse import Warehouse, snapshot
 from invoice_pipeline.warehouse.schema import SCHEMA_VERSION, ensure_schema
 from invoice_pipeline_tests.helpers import (
     ASSETS,
-    FAST_API,
     billx_assets,
     configure,
     configure_billx,
+    materialize,
     scalar,
 )
 from invoice_pipeline_tests.test_cli import cli, configure_company
@@ -45,17 +42,9 @@ def run(
     source: str = "billingo",
 ) -> tuple[dg.ExecuteInProcessResult, dict[str, Any]]:
     """Materialize one source's sync assets with ``mode`` as run config; the run and result."""
-    instance.add_dynamic_partitions(companies.name, [str(company_id)])
     assets = ASSETS if source == "billingo" else billx_assets()
-    result = dg.materialize(
-        assets,
-        partition_key=str(company_id),
-        resources={"warehouse": WarehouseResource(db_path=str(wh.path)), "source_api": FAST_API},
-        instance=instance,
-        raise_on_error=False,
-        run_config=sync_run_config(mode, [source]),
-    )
-    [found] = log.results_for_run(wh, result.run_id)
+    config = sync_run_config(mode, [source])
+    result, [found] = materialize(wh, instance, assets, company_id, run_config=config)
     return result, found
 
 
