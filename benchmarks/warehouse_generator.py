@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import time
@@ -47,6 +46,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from invoice_pipeline import config
 from invoice_pipeline.warehouse import Warehouse, snapshot
 from invoice_pipeline.warehouse.schema import MONEY, RATE
 
@@ -537,7 +537,7 @@ def generate(
         t0 = time.perf_counter()
         target = Warehouse(out).publish()
         result["publish_seconds"] = round(time.perf_counter() - t0, 3)
-        result["publish_memory_limit"] = os.environ.get("INVOICE_PIPELINE_DUCKDB_MEMORY", "256MB")
+        result["publish_memory_limit"] = config.duckdb_memory()
         result["snapshot"] = str(target)
         result["snapshot_bytes"] = _size(target)
     import duckdb

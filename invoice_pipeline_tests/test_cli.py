@@ -125,6 +125,11 @@ def test_failed_sync_exits_non_zero_with_the_reason(
             {"INVOICE_PIPELINE_SECRET_KEY": ""},
             "no secret key: set INVOICE_PIPELINE_SECRET_KEY",
         ),
+        (
+            ["settings", "set", "--company", "5", "--name", "X", "--api-key-stdin"],
+            {"INVOICE_PIPELINE_DUCKDB_MEMORY": "lots"},
+            "error: INVOICE_PIPELINE_DUCKDB_MEMORY must be a size such as 256MB or 1GB",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(
@@ -145,3 +150,19 @@ def test_wrong_secret_key_is_a_clear_error_and_keeps_the_settings(
     assert result["status"] == "FAILED"
     assert "cannot be decrypted with the configured secret key" in result["errors"][-1]["error"]
     assert cli("sync", "--json").returncode == 0  # the right key still works: nothing was lost
+
+
+def test_a_bad_batch_setting_fails_the_sync_naming_the_variable(
+    emulator: BillingoEmulator, api_key: str
+) -> None:
+    emulator.add_account(api_key, docs=3, seed=3)
+    configure_company(emulator, api_key)
+    for name, value in [
+        ("INVOICE_PIPELINE_BATCH_DOCUMENTS", "abc"),
+        ("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY", "lots"),
+    ]:
+        out = cli("sync", "--json", env={name: value})
+        [result] = json.loads(out.stdout)
+        assert (out.returncode, result["status"]) == (1, "FAILED")
+        assert result["errors"][-1]["error"].startswith(f"{name} must be")
+    assert cli("sync", "--json").returncode == 0  # nothing was lost

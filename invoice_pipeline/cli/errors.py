@@ -1,6 +1,7 @@
 """Errors that are the user's input or environment, reported in one line."""
 
 from invoice_pipeline.api.tokens import TokenConfigError
+from invoice_pipeline.config import ConfigError
 from invoice_pipeline.crypto import SecretKeyError
 from invoice_pipeline.features import FeatureError
 from invoice_pipeline.queries import QueryError
@@ -11,6 +12,7 @@ from invoice_pipeline.users import UserError
 from invoice_pipeline.warehouse import WarehouseBusyError
 
 EXPECTED_ERRORS = (
+    ConfigError,
     SecretKeyError,
     SettingsError,
     NothingToSyncError,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from invoice_pipeline import config
 from invoice_pipeline.sync import log
 from invoice_pipeline.sync.loader import (
     BatchCounts,
@@ -20,7 +21,6 @@ from invoice_pipeline.sync.loader import (
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
-from invoice_pipeline.warehouse.connection import load_memory_limit
 
 
 def extract(
@@ -86,7 +86,7 @@ def extract(
         session.yield_to_waiting()  # other companies' syncs write between our batches
 
     with (
-        wh.session(memory_limit=load_memory_limit()) as session,
+        wh.session(memory_limit=config.duckdb_load_memory()) as session,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as pool,
     ):
         with session.transaction() as con:

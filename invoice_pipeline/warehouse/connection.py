@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from invoice_pipeline import config
 from invoice_pipeline.warehouse import snapshot
 from invoice_pipeline.warehouse.schema import ensure_schema
 
@@ -30,19 +31,10 @@ class WarehouseBusyError(RuntimeError):
 CHECKPOINT_THRESHOLD = "128MB"
 
 
-def load_memory_limit() -> str:
-    """DuckDB's memory limit while a sync loads its batches:
-    ``INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY``, else 128MB. Loading needs a batch's staging
-    tables and the data waiting for a checkpoint, not a large buffer pool (measured: as fast
-    as with 256MB); the rest of the process (Dagster, the pages in flight) takes about
-    330 MB, so a sync peaks under 500 MB."""
-    return os.environ.get("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY") or "128MB"
-
-
 def _duckdb_config() -> dict[str, str]:
     """Bounded memory (the buffer pool otherwise grows to most of RAM) and spill space."""
     return {
-        "memory_limit": os.environ.get("INVOICE_PIPELINE_DUCKDB_MEMORY", "256MB"),
+        "memory_limit": config.duckdb_memory(),
         "preserve_insertion_order": "false",
     }
 
@@ -209,7 +201,8 @@ class Warehouse:
         Opening and closing the file per transaction makes DuckDB checkpoint every time
         (a second or more per batch of 10,000 documents); a session checkpoints every
         ``CHECKPOINT_THRESHOLD`` of changes, when it yields to a waiting writer, and when
-        it ends. ``memory_limit`` overrides DuckDB's for the session (``load_memory_limit``).
+        it ends. ``memory_limit`` overrides DuckDB's for the session
+        (``config.duckdb_load_memory``).
         """
         session = WriteSession(self, memory_limit)
         try:
