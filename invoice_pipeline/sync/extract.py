@@ -6,6 +6,7 @@ Writing a batch runs in a worker thread while the next pages are fetched and val
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -22,6 +23,11 @@ from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 
+# A batch with nothing to store but its pages' fingerprints and the sync log's progress is
+# committed with the next batch that stores documents, or when this long has passed since
+# the last commit: an unchanged re-sync commits about once a second, not once per batch.
+UNCHANGED_COMMIT_S = 1.0
+
 
 def extract(
     wh: Warehouse,
@@ -34,7 +40,8 @@ def extract(
     batch_documents: int,
 ) -> set[int]:
     """Load every valid, first-seen document of ``pages``; ``metrics`` is filled in as it goes
-    and stored in the sync log with every batch. Returns the id of every document the pages
+    and stored in the sync log with every batch that stores documents (at least once a
+    second otherwise: ``UNCHANGED_COMMIT_S``). Returns the id of every document the pages
     listed (loaded, rejected, or listed unchanged and not fetched): deletion detection's
     input (``sync/deletions.py``)."""
     seen: set[int] = set()
@@ -45,19 +52,36 @@ def extract(
     excluded: list[list[int]] = []
     batch_size = 0
 
-    def write(pages_: list[ValidatedPage], excluded_: list[list[int]]) -> None:
+    unsaved: dict[str, str] = {}  # fingerprints of unchanged batches not yet committed
+    last_commit = time.monotonic()
+
+    def write(pages_: list[ValidatedPage], excluded_: list[list[int]], final: bool) -> None:
+        nonlocal last_commit
         # A page equal to its fingerprint from the last sync holds only stored, unchanged
         # documents: DuckDB need not look at it. Pages that had in-sync duplicates are not
         # fingerprinted (their copy of a document may be newer than the one stored).
         prints = {i: p.fingerprint() for i, p in enumerate(pages_) if p.page_key}
         same = {i for i, fp in prints.items() if known.get(pages_[i].page_key or "") == fp}
         load = [i for i in range(len(pages_)) if i not in same]
+        unsaved.update(
+            (pages_[i].page_key or "", fp)
+            for i, fp in prints.items()
+            if len(excluded_[i]) == len(pages_[i].rejected)
+        )
+        skipped = sum(len(pages_[i].ids) - len(excluded_[i]) for i in same)
+        totals.skipped += skipped + sum(len(p.unchanged) for p in pages_)  # listed, not fetched
+        if not load and not final and time.monotonic() - last_commit < UNCHANGED_COMMIT_S:
+            return  # nothing to store but fingerprints and progress: they wait a little
         with session.transaction() as con:
-            counts = load_batch(
-                con, mapping, company_id, [pages_[i] for i in load], [excluded_[i] for i in load]
+            totals.add(
+                load_batch(
+                    con,
+                    mapping,
+                    company_id,
+                    [pages_[i] for i in load],
+                    [excluded_[i] for i in load],
+                )
             )
-            counts.skipped += sum(len(pages_[i].ids) - len(excluded_[i]) for i in same)
-            counts.skipped += sum(len(p.unchanged) for p in pages_)  # listed, not fetched
             store_listing_hashes(
                 con,
                 mapping.source,
@@ -65,17 +89,7 @@ def extract(
                 [pages_[i] for i in load],
                 [excluded_[i] for i in load],
             )
-            totals.add(counts)
-            store_fingerprints(
-                con,
-                mapping.source,
-                company_id,
-                {
-                    pages_[i].page_key or "": fp
-                    for i, fp in prints.items()
-                    if len(excluded_[i]) == len(pages_[i].rejected)
-                },
-            )
+            store_fingerprints(con, mapping.source, company_id, unsaved)
             metrics.invoices_created = totals.created
             metrics.invoices_updated = totals.updated
             metrics.invoices_skipped = totals.skipped
@@ -83,6 +97,8 @@ def extract(
             metrics.items_extracted = totals.lines
             metrics.api_calls_made = api_calls()
             log.record(con, log_id, metrics)
+        unsaved.clear()
+        last_commit = time.monotonic()
         session.yield_to_waiting()  # other companies' syncs write between our batches
 
     with (
@@ -117,9 +133,9 @@ def extract(
             if batch_size >= batch_documents:
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(write, batch, excluded)
+                pending = pool.submit(write, batch, excluded, False)
                 batch, excluded, batch_size = [], [], 0
         if pending is not None:
             pending.result()
-        write(batch, excluded)  # the rest, and the final api call count
+        write(batch, excluded, True)  # the rest, and the final api call count
     return seen | rejected_seen | listed_unchanged
