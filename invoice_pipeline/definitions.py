@@ -9,14 +9,12 @@ import dagster as dg
 from invoice_pipeline import config
 from invoice_pipeline.billingo.assets import billingo_documents
 from invoice_pipeline.billx.assets import billx_documents
-from invoice_pipeline.orchestration.checks import INTEGRITY_CHECKS
+from invoice_pipeline.orchestration.company_checks import ASSET_CHECKS
 from invoice_pipeline.orchestration.jobs import sync_freshness_job, sync_job
 from invoice_pipeline.orchestration.notify import notifier_from_env
 from invoice_pipeline.orchestration.partition_sensor import company_partitions
-from invoice_pipeline.orchestration.quality_checks import QUALITY_CHECKS
 from invoice_pipeline.orchestration.schedules import frequent_sync, nightly_sync, sync_freshness
 from invoice_pipeline.orchestration.sensors import sync_failure_alerts
-from invoice_pipeline.orchestration.sync_checks import SYNC_CHECKS
 from invoice_pipeline.orchestration.warehouse_assets import normalized_tables, sync_logs
 from invoice_pipeline.resources import SourceApiResource, WarehouseResource
 
@@ -31,7 +29,7 @@ def _db_path() -> str | dg.EnvVar:
 
 defs = dg.Definitions(
     assets=[billingo_documents, billx_documents, normalized_tables, sync_logs],
-    asset_checks=[*INTEGRITY_CHECKS, *QUALITY_CHECKS, *SYNC_CHECKS],
+    asset_checks=ASSET_CHECKS,
     jobs=[sync_job, sync_freshness_job],
     schedules=[nightly_sync, frequent_sync, sync_freshness],
     sensors=[sync_failure_alerts, company_partitions],

@@ -1,6 +1,7 @@
 """Asset checks, the failure hook and sensor, alerts, retries and the UI metadata, against the
 emulator and deliberately corrupted warehouses."""
 
+import dataclasses
 import json
 import logging
 import threading
@@ -14,7 +15,8 @@ import pytest
 
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.features import set_feature
-from invoice_pipeline.orchestration.checks import INTEGRITY_CHECKS
+from invoice_pipeline.orchestration import company_checks
+from invoice_pipeline.orchestration.company_checks import ASSET_CHECKS
 from invoice_pipeline.orchestration.jobs import sync_job
 from invoice_pipeline.orchestration.notify import (
     WEBHOOK_ENV,
@@ -23,10 +25,9 @@ from invoice_pipeline.orchestration.notify import (
     WebhookNotifier,
     notifier_from_env,
 )
-from invoice_pipeline.orchestration.quality_checks import QUALITY_CHECKS
 from invoice_pipeline.orchestration.sensors import sync_failure_alerts
 from invoice_pipeline.orchestration.source_assets import documents_asset, extraction_retry_policy
-from invoice_pipeline.orchestration.sync_checks import SYNC_CHECKS, syncs_are_fresh
+from invoice_pipeline.orchestration.sync_checks import syncs_are_fresh
 from invoice_pipeline.partitions import SYNC_TYPE_TAG
 from invoice_pipeline.resources import WarehouseResource
 from invoice_pipeline.sync import log
@@ -34,7 +35,7 @@ from invoice_pipeline.sync.service import SOURCES
 from invoice_pipeline.warehouse import Warehouse
 from invoice_pipeline_tests.helpers import ASSETS, FAST_API, configure, scalar
 
-CHECKS = [*INTEGRITY_CHECKS, *QUALITY_CHECKS, *SYNC_CHECKS]
+CHECKS = ASSET_CHECKS
 BLOCKING = {"unique_invoice_keys", "no_orphan_items", "complete_invoice_lines"}
 Evaluations = dict[str, dg.AssetCheckEvaluation]
 
@@ -69,6 +70,10 @@ def run_job(
 
 def evaluations(run: dg.ExecuteInProcessResult) -> Evaluations:
     return {e.check_name: e for e in run.get_asset_check_evaluations()}
+
+
+def steps(run: dg.ExecuteInProcessResult) -> list[str]:
+    return [e.step_key for e in run.all_events if e.is_step_start and e.step_key]
 
 
 def meta(found: Evaluations | dg.AssetCheckResult, check: str, key: str = "examples") -> Any:
@@ -118,6 +123,11 @@ def test_every_check_passes_on_a_clean_sync_and_the_ui_metadata_is_typed(
     configure(wh, emulator, api_key, docs=300)
     run = run_job(wh, dagster_instance)
     assert run.success
+    # The six company checks are one step (one warehouse connection); freshness is its own.
+    assert steps(run) == [
+        "billingo_documents", "normalized_tables", "company_checks", "sync_logs",
+        "sync_logs_syncs_are_fresh",
+    ]  # fmt: skip
     found = evaluations(run)
     assert set(found) == {key.name for c in CHECKS for key in c.check_keys}
     assert all(e.passed for e in found.values()), {n: e.metadata for n, e in found.items()}
@@ -257,11 +267,76 @@ def test_warnings_never_fail_the_run_but_a_blocking_failure_closes_the_log_at_on
     blocked = run_job(wh, dagster_instance)  # sync_job: its failure hook closes the log
     assert not blocked.success
     assert not blocked.asset_materializations_for_node("sync_logs")
+    # Every company check was still evaluated and recorded in the failed step (the copy also
+    # makes one invoice more than the API listed: a WARN); freshness never ran.
+    found = evaluations(blocked)
+    assert set(found) == {c.name for c in company_checks.COMPANY_CHECKS}
+    assert {n for n, e in found.items() if not e.passed} == {
+        "unique_invoice_keys", "invoice_count_matches_api", "line_totals_match",
+        "partner_tax_numbers",
+    }  # fmt: skip
+    assert found["invoice_count_matches_api"].severity == dg.AssetCheckSeverity.WARN
     [(status, errors)] = log_rows(wh, blocked.run_id)
     assert status == "FAILED"
     reason = json.loads(errors)[-1]["error"]
-    assert reason.startswith("step invoices_unique_invoice_keys failed: 1 blocking asset check")
+    assert reason.startswith("step company_checks failed: 1 blocking asset check")
     assert log.results_for_run(wh, blocked.run_id)[0]["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("broken", ["partner_tax_numbers", "no_orphan_items"])
+def test_a_check_that_raises_is_recorded_as_failed_with_its_severity(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    broken: str,
+) -> None:
+    """A warning check that raises warns (the sync completes); a blocking one blocks."""
+    configure(wh, emulator, api_key, docs=20)
+
+    def raising(con: Any, company_id: int) -> dg.AssetCheckResult:
+        raise RuntimeError("the table is gone")
+
+    raising.__name__ = broken
+    checks = [
+        dataclasses.replace(c, fn=raising) if c.name == broken else c
+        for c in company_checks.COMPANY_CHECKS
+    ]
+    monkeypatch.setattr(company_checks, "COMPANY_CHECKS", checks)
+    run = run_job(wh, dagster_instance)
+    found = evaluations(run)
+    found.pop("syncs_are_fresh", None)  # runs after sync_logs, when nothing blocked
+    assert set(found) == {c.name for c in checks}
+    assert [n for n, e in found.items() if not e.passed] == [broken]
+    assert found[broken].description == "could not be evaluated: the table is gone"
+    blocking = broken == "no_orphan_items"
+    assert found[broken].severity == (
+        dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
+    )
+    assert run.success is not blocking
+    assert bool(run.asset_materializations_for_node("sync_logs")) is not blocking
+    [(status, _)] = log_rows(wh, run.run_id)
+    assert status == ("FAILED" if blocking else "COMPLETED")
+
+
+def test_one_company_check_runs_alone(
+    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
+) -> None:
+    """As the UI's "Execute" of a single check: the step evaluates only the selected check."""
+    configure(wh, emulator, api_key, docs=20)
+    assert run_job(wh, dagster_instance).success
+    key = dg.AssetCheckKey(dg.AssetKey("invoices"), "partner_tax_numbers")
+    job = dg.define_asset_job("one_check", selection=dg.AssetSelection.checks(key))
+    defs = dg.Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[job], resources=resources(wh))
+    # The partition as a tag: execute_in_process(partition_key=...) needs a partitioned asset.
+    run = defs.resolve_job_def("one_check").execute_in_process(
+        tags={"dagster/partition": "4"}, instance=dagster_instance
+    )
+    assert steps(run) == ["company_checks"]
+    assert [(e.asset_key, e.check_name, e.passed) for e in run.get_asset_check_evaluations()] == [
+        (key.asset_key, key.name, True)
+    ]
 
 
 def test_unattended_runs_retry_transient_failures_only_and_companies_are_independent(

@@ -59,8 +59,14 @@ def test_every_asset_has_owners_kinds_and_a_description_and_its_checks() -> None
         (spec.partitions_def == companies) == (name != "syncs_are_fresh")
         for (_, name), spec in checks.items()
     )
-    in_job = defs.resolve_job_def("sync_job").asset_layer.asset_graph.asset_check_keys
+    job = defs.resolve_job_def("sync_job")
+    in_job = job.asset_layer.asset_graph.asset_check_keys
     assert set(checks) == {(k.asset_key.to_user_string(), k.name) for k in in_job}
+    # The partitioned checks are one step (one warehouse connection); freshness its own.
+    assert {node.name for node in job.graph.nodes} == {
+        *(f"{source}_documents" for source in SOURCES), "normalized_tables", "sync_logs",
+        "company_checks", "sync_logs_syncs_are_fresh",
+    }  # fmt: skip
 
 
 def test_nightly_schedule_requests_one_automatic_run_per_active_company(

@@ -1,17 +1,23 @@
 """Blocking integrity checks of the normalized tables, one company partition at a time.
 
-The checks are partitioned like the assets (``companies``): each evaluates the company of
-its partition and the UI shows results per company. Dagster's partitioned checks are a
-preview feature; ``company_check`` silences that one warning (it would otherwise reach the
-CLI's stderr on every import) and is the single place to drop ``partitions_def`` if the
-preview changes: the checks would then read the same key from the run's partition.
+Each check is a plain function of a read connection and the company id that returns its
+``AssetCheckResult``; a ``CompanyCheck`` adds the asset it checks and whether it blocks.
+``company_checks.py`` evaluates every company check (this module's, ``quality_checks.py``'s
+and ``sync_checks.py``'s) in one Dagster step on one warehouse connection. The checks are
+partitioned like the assets (``companies``): each evaluates the company of its partition and
+the UI shows results per company. Dagster's partitioned checks are a preview feature;
+``CompanyCheck.spec`` silences that one warning (it would otherwise reach the CLI's stderr on
+every import) and is the single place to drop ``partitions_def`` if the preview changes: the
+checks would then read the same key from the run's partition.
 
 Blocking (ERROR) checks run before ``sync_logs``: when one fails, the run's sync logs are
 closed as FAILED instead of COMPLETED, and nothing downstream reads the bad rows.
 """
 
+import inspect
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,20 +26,61 @@ import dagster as dg
 import duckdb
 
 from invoice_pipeline.partitions import companies
-from invoice_pipeline.resources import WarehouseResource
 
 EXAMPLES = 5
 
 
-def company_check(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetChecksDefinition]:
-    """``@dg.asset_check`` partitioned by company."""
+@dataclass(frozen=True)
+class CompanyCheck:
+    """One asset check of a company's rows: ``fn(con, company_id)`` (with ``with_run_id``,
+    ``fn(con, company_id, run_id)``) evaluates it; its name and description are the function's
+    name and docstring."""
 
-    def decorate(fn: Callable[..., Any]) -> dg.AssetChecksDefinition:
+    fn: Callable[..., dg.AssetCheckResult]
+    asset: str
+    blocking: bool = False
+    with_run_id: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def spec(self) -> dg.AssetCheckSpec:
+        """The check's spec, partitioned by company."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-            return dg.asset_check(partitions_def=companies, **kwargs)(fn)
+            return dg.AssetCheckSpec(
+                self.name,
+                asset=self.asset,
+                blocking=self.blocking,
+                partitions_def=companies,
+                description=inspect.cleandoc(self.fn.__doc__ or "") or None,
+            )
 
-    return decorate
+    def evaluate(
+        self, con: duckdb.DuckDBPyConnection, company_id: int, run_id: str
+    ) -> dg.AssetCheckResult:
+        """The check's result on ``con``, addressed to its asset and name."""
+        args = (con, company_id, run_id) if self.with_run_id else (con, company_id)
+        found = self.fn(*args)
+        return dg.AssetCheckResult(
+            asset_key=self.asset,
+            check_name=self.name,
+            passed=found.passed,
+            severity=found.severity,
+            description=found.description,
+            metadata=found.metadata,
+        )
+
+    def not_evaluated(self, reason: str) -> dg.AssetCheckResult:
+        """A failed result for a check that raised: ERROR (blocks) when it is blocking."""
+        return dg.AssetCheckResult(
+            asset_key=self.asset,
+            check_name=self.name,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR if self.blocking else dg.AssetCheckSeverity.WARN,
+            description=f"could not be evaluated: {reason}",
+        )
 
 
 def company_of(context: dg.AssetCheckExecutionContext) -> int:
@@ -85,43 +132,29 @@ def result(
     )
 
 
-@company_check(asset="invoices", blocking=True)
-def unique_invoice_keys(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
+def unique_invoice_keys(con: duckdb.DuckDBPyConnection, company_id: int) -> dg.AssetCheckResult:
     """No two invoice rows share (source, company_id, invoice_id)."""
-    c = company_of(context)
     sql = """SELECT source, invoice_id, any_value(invoice_number) AS invoice_number,
                     count(*) AS copies
              FROM invoices WHERE company_id = $c GROUP BY source, invoice_id
              HAVING count(*) > 1"""
-    with warehouse.get().read() as con:
-        total, examples = offenders(con, sql, {"c": c}, "copies DESC, source, invoice_id")
-    return result(c, total, examples, "invoice keys appear more than once")
+    total, examples = offenders(con, sql, {"c": company_id}, "copies DESC, source, invoice_id")
+    return result(company_id, total, examples, "invoice keys appear more than once")
 
 
-@company_check(asset="invoice_items", blocking=True)
-def no_orphan_items(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
+def no_orphan_items(con: duckdb.DuckDBPyConnection, company_id: int) -> dg.AssetCheckResult:
     """Every invoice line belongs to an invoice of the same source and company."""
-    c = company_of(context)
     sql = """SELECT i.source, i.invoice_id, count(*) AS lines FROM invoice_items i
              WHERE i.company_id = $c AND NOT EXISTS (
                  SELECT 1 FROM invoices v WHERE v.source = i.source
                  AND v.company_id = i.company_id AND v.invoice_id = i.invoice_id)
              GROUP BY i.source, i.invoice_id"""
-    with warehouse.get().read() as con:
-        total, examples = offenders(con, sql, {"c": c}, "source, invoice_id")
-    return result(c, total, examples, "invoice ids have lines but no invoice")
+    total, examples = offenders(con, sql, {"c": company_id}, "source, invoice_id")
+    return result(company_id, total, examples, "invoice ids have lines but no invoice")
 
 
-@company_check(asset="invoice_items", blocking=True)
-def complete_invoice_lines(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
+def complete_invoice_lines(con: duckdb.DuckDBPyConnection, company_id: int) -> dg.AssetCheckResult:
     """Every invoice has exactly ``item_count`` lines, numbered without repeats."""
-    c = company_of(context)
     sql = """SELECT v.source, v.invoice_number, v.item_count,
                     coalesce(l.lines, 0) AS lines, coalesce(l.numbers, 0) AS line_numbers
              FROM invoices v LEFT JOIN (
@@ -130,9 +163,12 @@ def complete_invoice_lines(
              ) l ON l.source = v.source AND l.invoice_id = v.invoice_id
              WHERE v.company_id = $c AND (coalesce(l.lines, 0) <> v.item_count
                                           OR coalesce(l.numbers, 0) <> v.item_count)"""
-    with warehouse.get().read() as con:
-        total, examples = offenders(con, sql, {"c": c}, "source, invoice_number")
-    return result(c, total, examples, "invoices do not have item_count lines")
+    total, examples = offenders(con, sql, {"c": company_id}, "source, invoice_number")
+    return result(company_id, total, examples, "invoices do not have item_count lines")
 
 
-INTEGRITY_CHECKS = [unique_invoice_keys, no_orphan_items, complete_invoice_lines]
+INTEGRITY_CHECKS = [
+    CompanyCheck(unique_invoice_keys, "invoices", blocking=True),
+    CompanyCheck(no_orphan_items, "invoice_items", blocking=True),
+    CompanyCheck(complete_invoice_lines, "invoice_items", blocking=True),
+]

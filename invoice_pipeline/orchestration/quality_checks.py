@@ -1,9 +1,10 @@
-"""Warnings about the data itself, per company partition: they never fail or block a run."""
+"""Warnings about the data itself, per company partition: they never fail or block a run
+(a check that raises does: it fails the company checks' step, see ``company_checks.py``)."""
 
 import dagster as dg
+import duckdb
 
-from invoice_pipeline.orchestration.checks import company_check, company_of, offenders, result
-from invoice_pipeline.resources import WarehouseResource
+from invoice_pipeline.orchestration.checks import CompanyCheck, offenders, result
 
 WARN = dg.AssetCheckSeverity.WARN
 
@@ -14,12 +15,8 @@ _TOLERANCE = """CASE WHEN v.currency = 'HUF' THEN greatest(5, v.item_count)
                      ELSE 0.01 * greatest(1, v.item_count) END"""
 
 
-@company_check(asset="invoices")
-def line_totals_match(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
+def line_totals_match(con: duckdb.DuckDBPyConnection, company_id: int) -> dg.AssetCheckResult:
     """Net, VAT and gross totals equal the sums of the lines within per-line rounding (WARN)."""
-    c = company_of(context)
     sql = f"""
         SELECT v.source, v.invoice_number, v.currency, v.item_count,
                v.net_total - l.net AS net_diff, v.vat_total - l.vat AS vat_diff,
@@ -32,26 +29,25 @@ def line_totals_match(
             FROM invoice_items WHERE company_id = $c GROUP BY source, invoice_id
         ) l ON l.source = v.source AND l.invoice_id = v.invoice_id
         WHERE v.company_id = $c AND v.item_count > 0"""
-    with warehouse.get().read() as con:
-        total, examples = offenders(
-            con, f"SELECT * FROM ({sql}) WHERE worst > tolerance", {"c": c}, "worst DESC"
-        )
-    return result(c, total, examples, "invoices' totals differ from their lines", WARN)
+    total, examples = offenders(
+        con, f"SELECT * FROM ({sql}) WHERE worst > tolerance", {"c": company_id}, "worst DESC"
+    )
+    return result(company_id, total, examples, "invoices' totals differ from their lines", WARN)
 
 
-@company_check(asset="invoices")
-def partner_tax_numbers(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
+def partner_tax_numbers(con: duckdb.DuckDBPyConnection, company_id: int) -> dg.AssetCheckResult:
     """Hungarian partners' tax numbers, where given, look like NNNNNNNN-N-NN (WARN)."""
-    c = company_of(context)
     sql = """SELECT source, invoice_number, partner_name, partner_tax_number FROM invoices
              WHERE company_id = $c AND partner_country_code = 'HU'
                AND coalesce(partner_tax_number, '') <> ''
                AND NOT regexp_full_match(partner_tax_number, '[0-9]{8}-[0-9]-[0-9]{2}')"""
-    with warehouse.get().read() as con:
-        total, examples = offenders(con, sql, {"c": c}, "source, invoice_number")
-    return result(c, total, examples, "Hungarian partners' tax numbers are malformed", WARN)
+    total, examples = offenders(con, sql, {"c": company_id}, "source, invoice_number")
+    return result(
+        company_id, total, examples, "Hungarian partners' tax numbers are malformed", WARN
+    )
 
 
-QUALITY_CHECKS = [line_totals_match, partner_tax_numbers]
+QUALITY_CHECKS = [
+    CompanyCheck(line_totals_match, "invoices"),
+    CompanyCheck(partner_tax_numbers, "invoices"),
+]

@@ -13,10 +13,8 @@ from typing import Protocol
 
 import dagster as dg
 
-from invoice_pipeline.orchestration.checks import INTEGRITY_CHECKS
+from invoice_pipeline.orchestration.company_checks import ASSET_CHECKS
 from invoice_pipeline.orchestration.notify import Alert, Notifier, one_line
-from invoice_pipeline.orchestration.quality_checks import QUALITY_CHECKS
-from invoice_pipeline.orchestration.sync_checks import SYNC_CHECKS
 from invoice_pipeline.resources import WarehouseResource
 from invoice_pipeline.sync import log
 from invoice_pipeline.warehouse import Warehouse
@@ -25,11 +23,10 @@ PARTITION_TAG = "dagster/partition"
 # A sync holds the warehouse lock for minutes: the sensor gives up well inside its evaluation
 # timeout, and the next tick handles the run again (its cursor only moves on success).
 SENSOR_LOCK_TIMEOUT_S = 40.0
-# Steps whose failure does not keep sync_logs from running (it closes the logs itself).
+# Steps whose failure does not keep sync_logs from running (it closes the logs itself): the
+# check steps without a blocking check (``syncs_are_fresh``; ``company_checks`` gates).
 _NOT_GATING = {
-    c.node_def.name
-    for c in [*INTEGRITY_CHECKS, *QUALITY_CHECKS, *SYNC_CHECKS]
-    if not any(spec.blocking for spec in c.check_specs)
+    c.node_def.name for c in ASSET_CHECKS if not any(spec.blocking for spec in c.check_specs)
 }
 _STEP_ERROR = "DagsterExecutionStepExecutionError"  # Dagster's wrapper around a user error
 

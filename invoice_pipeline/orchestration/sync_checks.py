@@ -4,8 +4,9 @@ import json
 from typing import Any
 
 import dagster as dg
+import duckdb
 
-from invoice_pipeline.orchestration.checks import company_check, company_of, offenders, result
+from invoice_pipeline.orchestration.checks import CompanyCheck, offenders, result
 from invoice_pipeline.resources import WarehouseResource
 from invoice_pipeline.sync import eligibility
 
@@ -23,38 +24,35 @@ _SYNC_TO_COMPARE = """
     ORDER BY source"""
 
 
-@company_check(asset="invoices", blocking=True)
 def invoice_count_matches_api(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    con: duckdb.DuckDBPyConnection, company_id: int, run_id: str
 ) -> dg.AssetCheckResult:
     """After a full sync, the company's invoices of each source are exactly the documents the
     API listed (``invoices_processed``; rejected documents left out). Fewer is an ERROR that
     blocks; more (documents deleted at the source since they were stored, before a full sync
     that completed marked them deleted) is a WARN. Invoices marked deleted do not count."""
-    c = company_of(context)
     compared: list[dict[str, Any]] = []
-    with warehouse.get().read() as con:
-        syncs = con.execute(_SYNC_TO_COMPARE, {"c": c, "run": context.run.run_id}).fetchall()
-        for log_id, source, mode, status, processed, errors in syncs:
-            if mode != "full":
-                continue
-            rejected = {e["invoice_id"] for e in json.loads(errors) if e.get("invoice_id")}
-            row = con.execute(
-                "SELECT count(*) FROM invoices WHERE company_id = $c AND source = $s "
-                "AND deleted_at IS NULL "
-                "AND NOT list_contains($rejected, invoice_id)",
-                {"c": c, "s": source, "rejected": sorted(rejected)},
-            ).fetchone()
-            stored = int(row[0]) if row else 0
-            compared.append(
-                {"source": source, "sync_log_id": log_id, "status": status,
-                 "api_listed": processed + len(rejected), "api_valid": processed,
-                 "in_warehouse": stored, "difference": stored - processed}
-            )  # fmt: skip
+    syncs = con.execute(_SYNC_TO_COMPARE, {"c": company_id, "run": run_id}).fetchall()
+    for log_id, source, mode, status, processed, errors in syncs:
+        if mode != "full":
+            continue
+        rejected = {e["invoice_id"] for e in json.loads(errors) if e.get("invoice_id")}
+        row = con.execute(
+            "SELECT count(*) FROM invoices WHERE company_id = $c AND source = $s "
+            "AND deleted_at IS NULL "
+            "AND NOT list_contains($rejected, invoice_id)",
+            {"c": company_id, "s": source, "rejected": sorted(rejected)},
+        ).fetchone()
+        stored = int(row[0]) if row else 0
+        compared.append(
+            {"source": source, "sync_log_id": log_id, "status": status,
+             "api_listed": processed + len(rejected), "api_valid": processed,
+             "in_warehouse": stored, "difference": stored - processed}
+        )  # fmt: skip
     off = [x for x in compared if x["difference"]]
     missing = any(x["difference"] < 0 for x in off)
     return result(
-        c,
+        company_id,
         len(off),
         off,
         "sources' warehouse invoice counts differ from the API's listing"
@@ -101,4 +99,6 @@ def syncs_are_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-SYNC_CHECKS = [invoice_count_matches_api, syncs_are_fresh]
+COUNT_CHECKS = [
+    CompanyCheck(invoice_count_matches_api, "invoices", blocking=True, with_run_id=True)
+]
