@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -161,6 +163,8 @@ class Page(BaseModel, Generic[T]):
 
     def to_dataframe(self) -> pd.DataFrame:
         """The results as a DataFrame (money stays Decimal, never float)."""
+        import pandas as pd  # imported here: 50 MB and 0.3 s that only this method needs
+
         fields = list(self.results[0].__class__.model_fields) if self.results else []
         rows = [r.model_dump() for r in self.results]
         return pd.DataFrame(rows, columns=fields or None)
