@@ -30,14 +30,6 @@ class WarehouseBusyError(RuntimeError):
 # batches rather than every one, small enough that memory stays flat as accounts grow.
 CHECKPOINT_THRESHOLD = "128MB"
 
-# Rows per row group of the rows a writer adds (DuckDB's default is 122,880). A batch of
-# 5,000 documents fills whole row groups, which DuckDB writes to the file, compressed, as the
-# batch is inserted ("optimistic writes"), instead of into the WAL first and compressed again
-# at every checkpoint (which rewrites the table's last, growing row group each time). A full
-# sync of 100,000 documents: 4.4 s of DuckDB time instead of 6.7 s. An ATTACH option, not
-# stored in the file: every writer connection must use it, or its checkpoints merge them.
-ROW_GROUP_SIZE = 2048
-
 
 def _duckdb_config() -> dict[str, str]:
     """Bounded memory (the buffer pool otherwise grows to most of RAM) and spill space."""
@@ -182,11 +174,13 @@ class Warehouse:
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         if read_only:
             con = duckdb.connect(str(self.path), read_only=True, config=_duckdb_config())
-        else:  # the file attached to an in-memory instance: ATTACH takes the row group size
+        else:  # attached to an in-memory instance: ATTACH takes the row group size (config)
             con = duckdb.connect(":memory:", config=_duckdb_config())
             try:
                 path = str(self.path).replace("'", "''")
-                con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+                con.execute(
+                    f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {config.ROW_GROUP_SIZE})"
+                )
                 con.execute("USE warehouse")
             except BaseException:
                 con.close()
