@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import duckdb
-import pyarrow as pa
 
 _KEY = "source = $source AND company_id = $company"
 
@@ -29,20 +28,16 @@ def mark_unseen(
     """Mark every stored, unmarked document of the company and source that is not in
     ``listed`` (every id a complete full crawl listed, rejected ones included); returns how
     many were newly marked."""
-    params = {"source": source, "company": company_id}
-    con.register("listed_ids", pa.table({"document_id": pa.array(list(listed), pa.int64())}))
-    try:
-        marked = con.execute(
-            f"""
-            UPDATE raw_documents SET deleted_at = now()
-            WHERE {_KEY} AND deleted_at IS NULL
-              AND document_id NOT IN (SELECT document_id FROM listed_ids)
-            RETURNING document_id
-            """,
-            params,
-        ).fetchall()
-    finally:
-        con.unregister("listed_ids")
+    params = {"source": source, "company": company_id, "listed": list(listed)}
+    marked = con.execute(
+        f"""
+        UPDATE raw_documents SET deleted_at = now()
+        WHERE {_KEY} AND deleted_at IS NULL
+          AND document_id NOT IN (SELECT unnest(CAST($listed AS BIGINT[])))
+        RETURNING document_id
+        """,
+        params,
+    ).fetchall()
     if marked:
         copy_marks(con, source, company_id)
     return len(marked)
@@ -55,20 +50,16 @@ def restore_listed(
     returns how many. Costs one count when nothing is marked."""
     if not listed or not any_marked(con, source, company_id):
         return 0
-    params = {"source": source, "company": company_id}
-    con.register("listed_ids", pa.table({"document_id": pa.array(list(listed), pa.int64())}))
-    try:
-        restored = con.execute(
-            f"""
-            UPDATE raw_documents SET deleted_at = NULL
-            WHERE {_KEY} AND deleted_at IS NOT NULL
-              AND document_id IN (SELECT document_id FROM listed_ids)
-            RETURNING document_id
-            """,
-            params,
-        ).fetchall()
-    finally:
-        con.unregister("listed_ids")
+    params = {"source": source, "company": company_id, "listed": list(listed)}
+    restored = con.execute(
+        f"""
+        UPDATE raw_documents SET deleted_at = NULL
+        WHERE {_KEY} AND deleted_at IS NOT NULL
+          AND document_id IN (SELECT unnest(CAST($listed AS BIGINT[])))
+        RETURNING document_id
+        """,
+        params,
+    ).fetchall()
     if restored:
         copy_marks(con, source, company_id)
     return len(restored)
@@ -95,7 +86,7 @@ def any_marked(con: duckdb.DuckDBPyConnection, source: str, company_id: int) -> 
     rows = con.execute(
         f"SELECT EXISTS (SELECT 1 FROM raw_documents WHERE {_KEY} AND deleted_at IS NOT NULL)",
         {"source": source, "company": company_id},
-    ).fetchall()  # (fetchone would leave the result open for a following register)
+    ).fetchall()
     return bool(rows and rows[0][0])
 
 

@@ -158,14 +158,12 @@ def store_fingerprints(
 ) -> None:
     """Remember pages whose every document is stored (or rejected), for the next sync."""
     if prints:
-        rows = pa.table({"page_key": list(prints), "fingerprint": list(prints.values())})
-        con.register("fingerprint_rows", rows)
         con.execute(
-            "INSERT OR REPLACE INTO page_fingerprints "
-            "SELECT $source, $company, page_key, fingerprint FROM fingerprint_rows",
-            {"source": source, "company": company_id},
-        )
-        con.unregister("fingerprint_rows")
+            "INSERT OR REPLACE INTO page_fingerprints SELECT $source, $company, "
+            "unnest(CAST($keys AS VARCHAR[])), unnest(CAST($prints AS VARCHAR[]))",
+            {"source": source, "company": company_id, "keys": list(prints),
+             "prints": list(prints.values())},
+        )  # fmt: skip
 
 
 def normalize_pending(
@@ -274,14 +272,13 @@ def store_listing_hashes(
                 hashes.append(digest)
     if not ids:
         return
-    rows = pa.table({"document_id": pa.array(ids, pa.int64()), "listing_hash": hashes})
-    con.register("listing_rows", rows)
     con.execute(
         f"""
-        UPDATE raw_documents SET listing_hash = l.listing_hash FROM listing_rows l
+        UPDATE raw_documents SET listing_hash = l.listing_hash
+        FROM (SELECT unnest(CAST($ids AS BIGINT[])) AS document_id,
+                     unnest(CAST($hashes AS VARCHAR[])) AS listing_hash) l
         WHERE {_KEY} AND raw_documents.document_id = l.document_id
           AND raw_documents.listing_hash IS DISTINCT FROM l.listing_hash
         """,
-        {"source": source, "company": company_id},
+        {"source": source, "company": company_id, "ids": ids, "hashes": hashes},
     )
-    con.unregister("listing_rows")
