@@ -110,9 +110,19 @@ def pacing_key(source: str, api_key: str) -> str:
 
 class BillingoClient:
     def __init__(
-        self, *, company_id: int, api_key: str, base_url: str, policy: RetryPolicy | None = None
+        self,
+        *,
+        company_id: int,
+        api_key: str,
+        base_url: str,
+        policy: RetryPolicy | None = None,
+        fingerprint_pages: bool = False,
     ) -> None:
+        """``fingerprint_pages``: hash each unfiltered page (``ValidatedPage.fingerprint``,
+        which the loader compares with the last sync's) in the fetch worker that parsed it,
+        while the next page's request is out, rather than in the caller's thread."""
         self.company_id = company_id
+        self.fingerprint_pages = fingerprint_pages
         self.http = ApiClient(
             source="Billingo",
             company_id=company_id,
@@ -167,6 +177,8 @@ class BillingoClient:
 
         result = self.http.get("/documents", params, parse=parse)
         result.page_key = None if filters else urlencode(sorted(params.items()))
+        if self.fingerprint_pages and result.page_key:
+            result.fingerprint()
         return result
 
     def _crawl(

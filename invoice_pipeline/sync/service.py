@@ -59,7 +59,9 @@ class Source:
 
 
 def _billingo_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillingoClient:
-    return BillingoClient(company_id=company_id, api_key=key, base_url=url, policy=policy)
+    return BillingoClient(
+        company_id=company_id, api_key=key, base_url=url, policy=policy, fingerprint_pages=True
+    )
 
 
 def _billx_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillxClient:
