@@ -81,15 +81,17 @@ def list_features(company_id: int, db_path: Path | str | None = None) -> list[Fe
     return [stored.get(f, FeatureState(f, True, None)) for f in FEATURES]
 
 
-def switched_off(wh: Warehouse, company_id: int | None = None) -> set[tuple[int, str]]:
-    """The (company, feature) pairs switched off, read from the warehouse itself rather than
-    the read snapshot: what a sync may do is decided there, like its settings."""
-    with wh.read() as con:
-        rows = con.execute(
-            "SELECT company_id, feature FROM company_features "
-            "WHERE NOT enabled AND (? IS NULL OR company_id = ?)",
-            [company_id, company_id],
-        ).fetchall()
+def switched_off(
+    con: duckdb.DuckDBPyConnection, company_id: int | None = None
+) -> set[tuple[int, str]]:
+    """The (company, feature) pairs switched off, read on a connection to the warehouse
+    itself rather than the read snapshot: what a sync may do is decided there, like its
+    settings."""
+    rows = con.execute(
+        "SELECT company_id, feature FROM company_features "
+        "WHERE NOT enabled AND (? IS NULL OR company_id = ?)",
+        [company_id, company_id],
+    ).fetchall()
     return {(int(c), str(f)) for c, f in rows}
 
 

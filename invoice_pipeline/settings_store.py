@@ -3,13 +3,17 @@ per-company switches of the two sync schedules (``nightly_sync``, ``frequent_syn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import duckdb
 
 from invoice_pipeline import config, crypto
 from invoice_pipeline.warehouse import Warehouse
+
+T = TypeVar("T")
 
 SOURCES = ("billingo", "billx")
 
@@ -129,6 +133,19 @@ def upsert(
 def list_settings(
     wh: Warehouse, *, company_id: int | None = None, source: str | None = None
 ) -> list[CompanySettings]:
+    """The settings matching ``company_id`` and ``source``, in company and source order."""
+    return read_settings(wh, company_id=company_id, source=source)[0]
+
+
+def read_settings(
+    wh: Warehouse,
+    *,
+    company_id: int | None = None,
+    source: str | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], T] | None = None,
+) -> tuple[list[CompanySettings], T | None]:
+    """``list_settings``, and ``also(con)`` read on the same connection (a sync's
+    eligibility reads settings and feature flags with one connection)."""
     where, params = ["TRUE"], []
     if company_id is not None:
         where.append("company_id = ?")
@@ -141,15 +158,18 @@ def list_settings(
         f"SELECT {_COLUMNS} FROM company_settings WHERE {' AND '.join(where)} "
         "ORDER BY company_id, source"
     )
-    try:
+
+    def read() -> tuple[list[CompanySettings], T | None]:
         with wh.read() as con:
-            rows = con.execute(sql, params).fetchall()
+            rows = [CompanySettings(*r) for r in con.execute(sql, params).fetchall()]
+            return rows, also(con) if also is not None else None
+
+    try:
+        return read()
     except duckdb.BinderException:  # a warehouse not written since an older schema version:
         with wh.write():  # the writer migrates it (a schedule may read before any sync writes)
             pass
-        with wh.read() as con:
-            rows = con.execute(sql, params).fetchall()
-    return [CompanySettings(*r) for r in rows]
+        return read()
 
 
 def api_key(wh: Warehouse, company_id: int, source: str) -> str:

@@ -65,9 +65,13 @@ def verdicts(
     manual sync (``schedule`` None) or for the schedule named ``schedule``."""
     if schedule is not None and schedule not in SCHEDULE_SWITCHES:
         raise ValueError(f"unknown schedule {schedule!r}: expected one of {SCHEDULE_SWITCHES}")
-    rows = settings_store.list_settings(wh, company_id=company_id, source=source)
-    off = features.switched_off(wh, company_id) if rows else set()
-    return [Verdict(s, _refusal(s, off, schedule)) for s in rows]
+    rows, off = settings_store.read_settings(
+        wh,
+        company_id=company_id,
+        source=source,
+        also=lambda con: features.switched_off(con, company_id),
+    )
+    return [Verdict(s, _refusal(s, off or set(), schedule)) for s in rows]
 
 
 def targets(
