@@ -1,12 +1,14 @@
 """Full sync, unchanged re-sync and the fetch floor against a Billingo emulator.
 
-    python -m benchmarks.sync_benchmark [--docs 100000] [--json]
+    python -m benchmarks.sync_benchmark [--docs 100000] [--rounds 5] [--json]
 
 The emulator runs in its own process. Each phase runs in a fresh child process so that its
 peak RSS is its own: the floor (the Billingo client fetching and validating every page,
 nothing else), a full sync into an empty warehouse, then an unchanged re-sync (both through
 the Dagster sync job in process). Wall times exclude interpreter start-up and imports
-(including the storage modules Dagster imports when it creates its first instance).
+(including the storage modules Dagster imports when it creates its first instance). With
+``--rounds`` the three phases are measured that many times, each sync compared with the
+floor of its own round.
 """
 
 import argparse
@@ -104,12 +106,18 @@ def _start_emulator(docs: int, env: dict[str, str]) -> tuple[subprocess.Popen[st
     return proc, base_url
 
 
-def run(docs: int) -> dict[str, Any]:
+PHASES = ("floor", "full_sync", "unchanged_resync")
+
+
+def run(docs: int, rounds: int = 1) -> dict[str, Any]:
+    """``rounds`` rounds of floor, full sync (into a new warehouse) and unchanged re-sync,
+    against one emulator. Per phase: the round with the median wall time; ``ratios``: each
+    round's sync time over that round's floor (the floor is measured in every round because
+    a shared machine's speed drifts between runs)."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
             KEY_ENV: "bench-" + secrets.token_hex(12),
-            "INVOICE_PIPELINE_DB": str(Path(tmp) / "bench.duckdb"),
             "INVOICE_PIPELINE_SECRET_KEY": __import__("cryptography.fernet")
             .fernet.Fernet.generate_key()
             .decode(),
@@ -117,32 +125,53 @@ def run(docs: int) -> dict[str, Any]:
         }
         env.pop("DAGSTER_HOME", None)
         emulator, base_url = _start_emulator(docs, env)
+        measured: list[dict[str, Any]] = []
         try:
-            floor = _run_child("floor", base_url, env)
-            full = _run_child("sync", base_url, env)
-            resync = _run_child("sync", base_url, env)
+            for n in range(rounds):
+                env["INVOICE_PIPELINE_DB"] = str(Path(tmp) / f"bench-{n}.duckdb")
+                measured.append(
+                    {
+                        "floor": _run_child("floor", base_url, env),
+                        "full_sync": _run_child("sync", base_url, env),
+                        "unchanged_resync": _run_child("sync", base_url, env),
+                    }
+                )
         finally:
             emulator.terminate()
             emulator.wait(timeout=30)
-    return {"documents": docs, "floor": floor, "full_sync": full, "unchanged_resync": resync}
+    result: dict[str, Any] = {"documents": docs, "rounds": measured}
+    for phase in PHASES:
+        by_time = sorted(measured, key=lambda r: r[phase]["seconds"])
+        result[phase] = by_time[len(by_time) // 2][phase]
+        result[f"{phase}_seconds"] = [r[phase]["seconds"] for r in measured]
+        result[f"{phase}_ratios"] = [r[phase]["seconds"] / r["floor"]["seconds"] for r in measured]
+        result[f"{phase}_peak_rss_mb"] = max(r[phase]["peak_rss_mb"] for r in measured)
+    return result
 
 
 def report(r: dict[str, Any]) -> str:
-    floor = r["floor"]["seconds"]
     rows = []
-    for name in ("floor", "full_sync", "unchanged_resync"):
-        p = r[name]
+    for name in PHASES:
+        seconds, ratios = sorted(r[f"{name}_seconds"]), sorted(r[f"{name}_ratios"])
+        spread = f" ({seconds[0]:.2f}-{seconds[-1]:.2f})" if len(seconds) > 1 else ""
+        ratio_spread = f" ({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else ""
+        median, ratio = seconds[len(seconds) // 2], ratios[len(ratios) // 2]
         rows.append(
-            f"| {name} | {p['seconds']:.2f} | {r['documents'] / p['seconds']:,.0f} | "
-            f"{p['seconds'] / floor:.2f}x | {p['peak_rss_mb']:.0f} |"
+            f"| {name} | {median:.2f}{spread} | {r['documents'] / median:,.0f} | "
+            f"{ratio:.2f}x{ratio_spread} | {r[f'{name}_peak_rss_mb']:.0f} |"
         )
-    head = "| phase | wall s | documents/s | vs floor | peak RSS MB |\n|---|---|---|---|---|\n"
-    return f"{r['documents']:,} documents\n\n" + head + "\n".join(rows)
+    rounds = len(r["rounds"])
+    head = (
+        "| phase | wall s, median (range) | documents/s | vs the round's floor, median "
+        "(range) | peak RSS MB (max) |\n|---|---|---|---|---|\n"
+    )
+    return f"{r['documents']:,} documents, {rounds} round(s)\n\n" + head + "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per account size")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=["floor", "sync"], help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
@@ -151,7 +180,7 @@ def main() -> None:
         fn = child_floor if args.child == "floor" else child_sync
         print(json.dumps(fn(args.base_url), default=str))
         return
-    results = [run(n) for n in args.docs]
+    results = [run(n, args.rounds) for n in args.docs]
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     else:
