@@ -51,9 +51,12 @@ class WriteSession:
     warehouse only while it writes and other companies' syncs interleave by batch.
     """
 
-    def __init__(self, warehouse: Warehouse, memory_limit: str | None = None) -> None:
+    def __init__(
+        self, warehouse: Warehouse, memory_limit: str | None = None, threads: int | None = None
+    ) -> None:
         self._wh = warehouse
         self._memory_limit = memory_limit
+        self._threads = threads
         self._fd: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._checked_at = 0.0
@@ -67,6 +70,8 @@ class WriteSession:
                 self._con = self._wh._open_writer()
                 if self._memory_limit is not None:
                     self._con.execute("SET memory_limit = ?", [self._memory_limit])
+                if self._threads is not None:
+                    self._con.execute(f"SET threads = {int(self._threads)}")
             except BaseException:
                 self.close()
                 raise
@@ -217,16 +222,18 @@ class Warehouse:
             return snapshot.publish(session.connection, self.path)
 
     @contextmanager
-    def session(self, memory_limit: str | None = None) -> Iterator[WriteSession]:
+    def session(
+        self, memory_limit: str | None = None, threads: int | None = None
+    ) -> Iterator[WriteSession]:
         """Hold the writer lock and one connection for a series of transactions.
 
         Opening and closing the file per transaction makes DuckDB checkpoint every time
         (a second or more per batch of 10,000 documents); a session checkpoints every
         ``CHECKPOINT_THRESHOLD`` of changes, when it yields to a waiting writer, and when
-        it ends. ``memory_limit`` overrides DuckDB's for the session
+        it ends. ``memory_limit`` and ``threads`` override DuckDB's for the session
         (``config.duckdb_load_memory``).
         """
-        session = WriteSession(self, memory_limit)
+        session = WriteSession(self, memory_limit, threads)
         try:
             yield session
         finally:
