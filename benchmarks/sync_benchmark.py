@@ -60,7 +60,7 @@ def child_sync(base_url: str) -> dict[str, Any]:
     from invoice_pipeline.orchestration.run import run_sync
     from invoice_pipeline.warehouse import Warehouse
 
-    dg.DagsterInstance.ephemeral()  # imports Dagster's storage modules (0.45 s), off the clock
+    dg.DagsterInstance.ephemeral().dispose()  # imports Dagster's storage modules, off the clock
 
     wh = Warehouse(os.environ["INVOICE_PIPELINE_DB"])
     settings_store.upsert(
