@@ -28,7 +28,7 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.sync_benchmark
+	$(BIN)/python -m benchmarks.sync_benchmark --docs 100000 --rounds 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
