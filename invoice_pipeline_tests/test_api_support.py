@@ -23,7 +23,7 @@ from invoice_pipeline.warehouse import Warehouse
 from invoice_pipeline_tests.helpers import configure, sync
 
 with warnings.catch_warnings():  # Starlette's advice to install httpx2 instead of httpx
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*httpx2.*")  # (a UserWarning subclass)
     from fastapi.testclient import TestClient
 
 PASSWORD = "correct horse battery"

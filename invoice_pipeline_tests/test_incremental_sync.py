@@ -4,6 +4,7 @@ assets (mode as run config) -> DuckDB file; the CLI in a real subprocess."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,7 +14,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from invoice_pipeline import queries
+from invoice_pipeline import queries, users
+from invoice_pipeline.api.app import create_app
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.billx import BillxEmulator
 from invoice_pipeline.emulators.server import Request, Response
@@ -28,6 +30,7 @@ from invoice_pipeline_tests.helpers import (
     materialize,
     scalar,
 )
+from invoice_pipeline_tests.test_api_support import TestClient
 from invoice_pipeline_tests.test_cli import cli, configure_company
 
 PAST = date(2025, 10, 27)  # a fixed emulator day: its clock is far from this machine's
@@ -213,8 +216,49 @@ def test_a_filtered_crawl_that_grows_while_it_runs_is_not_a_false_partial(
     assert (result["invoices_created"], result["invoices_updated"]) == (1, 150)
 
 
+def _deleted_through_cli_and_api(
+    wh: Warehouse, ids: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--include-deleted`` (CLI) and ``include_deleted`` (HTTP API) list the deleted
+    invoices with their ``deleted_at``; without it they are not found."""
+    env = {"INVOICE_PIPELINE_DB": str(wh.path)}
+    args = ("invoices", "list", "--company", "4", "--page-size", "500", "--format", "json")
+    plain, marked = cli(*args, env=env), cli(*args, "--include-deleted", env=env)
+    assert plain.returncode == 0 and marked.returncode == 0, marked.stderr
+    assert json.loads(plain.stdout)["count"] == 198
+    rows = json.loads(marked.stdout)["results"]
+    assert sorted(r["id"] for r in rows if r["deleted_at"]) == ids
+    shown = cli("invoices", "show", str(ids[0]), "--company", "4", "--include-deleted",
+                "--format", "json", env=env)  # fmt: skip
+    assert shown.returncode == 0 and json.loads(shown.stdout)["deleted_at"], shown.stderr
+    missing = cli("invoices", "show", str(ids[0]), "--company", "4", env=env)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+    monkeypatch.setenv("INVOICE_PIPELINE_JWT_SECRET", secrets.token_urlsafe(40))
+    users.create_user(wh, username="reader4", password="correct horse battery",
+                      role="USER", company_id=4)  # fmt: skip
+    app = create_app(wh.path)
+    user = users.get_user("reader4", wh.path)
+    assert user is not None
+    auth = {"Authorization": f"Bearer {app.state.signer.issue(user)}"}
+    with TestClient(app, base_url="http://testserver") as client:
+        base = "/api/billingo-invoices/"
+        page = client.get(base, params={"page_size": 500}, headers=auth).json()
+        assert page["count"] == 198
+        page = client.get(base, params={"page_size": 500, "include_deleted": "true"},
+                          headers=auth).json()  # fmt: skip
+        assert sorted(r["id"] for r in page["results"] if r["deleted_at"]) == ids
+        assert client.get(f"{base}{ids[0]}/", headers=auth).status_code == 404
+        detail = client.get(f"{base}{ids[0]}/", params={"include_deleted": "true"}, headers=auth)
+        assert detail.status_code == 200 and detail.json()["deleted_at"]
+
+
 def test_full_syncs_detect_deletions_and_incremental_ones_do_not(
-    wh: Warehouse, dagster_instance: dg.DagsterInstance, emulator: BillingoEmulator, api_key: str
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     configure(wh, emulator, api_key, docs=200)
     run(wh, dagster_instance, "full")
@@ -254,7 +298,11 @@ def test_full_syncs_detect_deletions_and_incremental_ones_do_not(
     assert queries.list_invoices(4, search=gone[0]["invoice_number"], db_path=wh.path).count == 0
     with pytest.raises(queries.NotFoundError):
         queries.get_invoice(4, ids[0], db_path=wh.path)
-    assert queries.get_invoice(4, ids[0], include_deleted=True, db_path=wh.path).id == ids[0]
+    found = queries.get_invoice(4, ids[0], include_deleted=True, db_path=wh.path)
+    assert found.id == ids[0] and str(found.deleted_at.tzinfo) == "Europe/Budapest"  # type: ignore[union-attr]
+    assert {r.id for r in everything.results if r.deleted_at is not None} == set(ids)
+    assert all(r.deleted_at is None for r in listed.results)
+    _deleted_through_cli_and_api(wh, ids, monkeypatch)
     path = snapshot.current_file(wh.path)
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -18,6 +18,7 @@ FIELDS = (
 
 STATUS = f"One of {', '.join(PAYMENT_STATUSES)} (or a value the source uses)"
 SEARCH = "Part of the invoice number (literal, any case)"
+INCLUDE_DELETED = "Also invoices a full sync found deleted at the source (with their deleted_at)"
 
 
 def invoices_router(source: str, display: str) -> APIRouter:
@@ -45,6 +46,7 @@ def invoices_router(source: str, display: str) -> APIRouter:
         search: Annotated[
             str | None, Query(max_length=MAX_SEARCH_LENGTH, description=SEARCH)
         ] = None,
+        include_deleted: Annotated[bool, Query(description=INCLUDE_DELETED)] = False,
     ) -> paging.SnapshotPaged[queries.InvoiceSummary]:
         try:
             result = queries.list_invoices(
@@ -58,6 +60,7 @@ def invoices_router(source: str, display: str) -> APIRouter:
                 page=page,
                 page_size=page_size,
                 db_path=db,
+                include_deleted=include_deleted,
             )
         except queries.NotFoundError:  # the company has no settings: nothing synced yet
             return paging.empty(page)
@@ -75,11 +78,14 @@ def invoices_router(source: str, display: str) -> APIRouter:
         id: Annotated[int, Path(ge=1, le=2**62)],
         principal: Reader,
         db: DbPath,
+        include_deleted: Annotated[bool, Query(description=INCLUDE_DELETED)] = False,
     ) -> queries.InvoiceDetail:
         """Another company's invoice is a 404 like a missing one: its existence is not
         revealed."""
         try:
-            return queries.get_invoice(principal.company_id, id, source=source, db_path=db)
+            return queries.get_invoice(
+                principal.company_id, id, source=source, db_path=db, include_deleted=include_deleted
+            )
         except queries.QueryError as exc:
             raise errors.from_query_error(exc, ("invoice_id",)) from None
 

@@ -22,6 +22,11 @@ SOURCE = click.option("--source", type=click.Choice(SOURCES), help="Only this so
 PAGE = click.option("--page", type=int, default=1, show_default=True)
 PAGE_SIZE = click.option("--page-size", type=int, default=100, show_default=True)
 
+INCLUDE_DELETED = click.option(
+    "--include-deleted",
+    is_flag=True,
+    help="Also invoices a full sync found deleted at the source (with their deleted_at).",
+)
 _LIST_COLUMNS = (
     "id", "source", "invoice_number", "invoice_date", "partner_name", "gross_total_formatted",
     "payment_status", "due_date", "item_count",
@@ -49,6 +54,7 @@ def invoices() -> None:
 @click.option("--from", "date_from", help="Invoice date from (YYYY-MM-DD).")
 @click.option("--to", "date_to", help="Invoice date to (YYYY-MM-DD).")
 @click.option("--search", help="Part of the invoice number (literal, any case).")
+@INCLUDE_DELETED
 @PAGE
 @PAGE_SIZE
 @FORMAT
@@ -60,6 +66,7 @@ def list_command(
     date_from: str | None,
     date_to: str | None,
     search: str | None,
+    include_deleted: bool,
     page: int,
     page_size: int,
     fmt: str,
@@ -75,18 +82,25 @@ def list_command(
         search=search,
         page=page,
         page_size=page_size,
+        include_deleted=include_deleted,
     )
-    _print_page(result, fmt, _LIST_COLUMNS, "invoices")
+    columns = (*_LIST_COLUMNS, "deleted_at") if include_deleted else _LIST_COLUMNS
+    _print_page(result, fmt, columns, "invoices")
 
 
 @invoices.command("show")
 @click.argument("invoice_id", type=int)
 @COMPANY
 @SOURCE
+@INCLUDE_DELETED
 @FORMAT
-def show_command(invoice_id: int, company_id: int, source: str | None, fmt: str) -> None:
+def show_command(
+    invoice_id: int, company_id: int, source: str | None, include_deleted: bool, fmt: str
+) -> None:
     """One invoice with its lines."""
-    detail = queries.get_invoice(company_id, invoice_id, source=source)
+    detail = queries.get_invoice(
+        company_id, invoice_id, source=source, include_deleted=include_deleted
+    )
     data = detail.model_dump(mode="json")
     if fmt == "json":
         print_json(data)

@@ -110,7 +110,8 @@ def list_invoices(
             _check_status(cur, company, payment_status)
         if not include_deleted and _has_deleted(cur, memo):  # (the summary has none)
             where.append("deleted_at IS NULL")
-        query = _Query(cur, " AND ".join(where), [company, *params], size, offset)
+        columns = _summary_columns(cur, memo)
+        query = _Query(cur, columns, " AND ".join(where), [company, *params], size, offset)
         days = (" AND ".join(day_where), [company, *day_params])
         if include_deleted or not _has_days(cur, memo):
             total, rows = query.count(), query.page()
@@ -172,10 +173,10 @@ class _Query:
     """One set of conditions (with its arguments) over the company's invoices, and a page."""
 
     def __init__(
-        self, cur: duckdb.DuckDBPyConnection, condition: str, args: list[Any], size: int,
-        offset: int,
+        self, cur: duckdb.DuckDBPyConnection, columns: str, condition: str, args: list[Any],
+        size: int, offset: int,
     ) -> None:  # fmt: skip
-        self.cur, self.condition, self.args = cur, condition, args
+        self.cur, self.columns, self.condition, self.args = cur, columns, condition, args
         self.size, self.offset = size, offset
 
     def count(self) -> int:
@@ -185,7 +186,7 @@ class _Query:
         return row[0] if row else 0
 
     def page(self) -> list[tuple[Any, ...]]:
-        return self._page(f"SELECT {_SUMMARY} FROM invoices WHERE {self.condition}", self.args)
+        return self._page(f"SELECT {self.columns} FROM invoices WHERE {self.condition}", self.args)
 
     def _page(self, rows: str, args: list[Any], skipped: int = 0) -> list[tuple[Any, ...]]:
         """The page of ``rows``; the first ``skipped`` rows of the list are not among them."""
@@ -210,7 +211,7 @@ class _Query:
             args.append(newest)
         if oldest is None:
             parts.append("invoice_date IS NULL")
-        rows = f"SELECT {_SUMMARY} FROM invoices WHERE ({' OR '.join(parts)}) AND "
+        rows = f"SELECT {self.columns} FROM invoices WHERE ({' OR '.join(parts)}) AND "
         return self._page(rows + self.condition, [*args, *self.args], skipped)
 
     def _on_day(self, day: date | None) -> tuple[str, list[Any]]:
@@ -233,9 +234,15 @@ class _Query:
         parts, args = [], []
         for day in days:
             condition, day_args = self._on_day(day)
-            parts.append(f"SELECT {_SUMMARY} FROM invoices WHERE {condition}")
+            parts.append(f"SELECT {self.columns} FROM invoices WHERE {condition}")
             args += day_args
         return self._page(f"SELECT * FROM ({' UNION ALL '.join(parts)})", args, skipped)
+
+
+def _summary_columns(cur: duckdb.DuckDBPyConnection, memo: dict[Any, Any]) -> str:
+    """The list's columns, ``deleted_at`` last (NULL in older snapshots, which have none)."""
+    deleted = "deleted_at" if _has_deleted(cur, memo) else "CAST(NULL AS TIMESTAMPTZ)"
+    return f"{_SUMMARY}, {deleted} AS deleted_at"
 
 
 def _has_days(cur: duckdb.DuckDBPyConnection, memo: dict[Any, Any]) -> bool:
@@ -317,7 +324,7 @@ def _search_by_day(
         if len(dated) < len(found):
             return query.count(), query.page()
         span = _Query(
-            cur, f"invoice_date BETWEEN ? AND ? AND {query.condition}",
+            cur, query.columns, f"invoice_date BETWEEN ? AND ? AND {query.condition}",
             [dated[-1], dated[0], *query.args], query.size, query.offset,
         )  # fmt: skip
         return span.count(), span.page()
@@ -347,7 +354,7 @@ def _check_status(cur: duckdb.DuckDBPyConnection, company: int, status: str) -> 
 
 def _summary(row: tuple[Any, ...], company: int, name: str) -> dict[str, Any]:
     (invoice_id, source, number, kind, status, method, gross, currency, invoice_date, due,
-     paid, partner, tax, cancelled, items, first_seen) = row  # fmt: skip
+     paid, partner, tax, cancelled, items, first_seen, deleted) = row  # fmt: skip
     return {
         "id": invoice_id,
         "source": source,
@@ -369,6 +376,7 @@ def _summary(row: tuple[Any, ...], company: int, name: str) -> dict[str, Any]:
         "cancelled": cancelled,
         "item_count": items,
         "created_at": formatting.local(first_seen),
+        "deleted_at": formatting.local(deleted),
     }
 
 
@@ -406,7 +414,7 @@ def _lines(cur: duckdb.DuckDBPyConnection, invoice: dict[str, Any]) -> list[Invo
 def _detail(
     invoice: dict[str, Any], company: int, name: str, items: list[InvoiceLine]
 ) -> dict[str, Any]:
-    summary_row = tuple(invoice[c.strip()] for c in _SUMMARY.split(","))
+    summary_row = (*(invoice[c.strip()] for c in _SUMMARY.split(",")), invoice.get("deleted_at"))
     shown = _summary(summary_row, company, name)
     passthrough = {k: v for k, v in invoice.items() if k in InvoiceDetail.model_fields}
     return {

@@ -49,6 +49,9 @@ class InvoiceSummary(BaseModel):
     cancelled: bool | None
     item_count: int
     created_at: datetime
+    # when a full sync found it deleted at the source (Europe/Budapest); only invoices listed
+    # with ``include_deleted`` can have one
+    deleted_at: datetime | None = None
 
 
 class InvoiceLine(BaseModel):
