@@ -12,7 +12,7 @@ totals are taken as sent, never recomputed (Billingo rounds per line).
 
 from __future__ import annotations
 
-from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.sync.mapping import SourceMapping, cast, text
 from invoice_pipeline.warehouse.schema import MONEY, RATE
 
 _S = "VARCHAR"
@@ -41,57 +41,49 @@ STRUCTURE = {
 }  # fmt: skip
 
 
-def _text(expr: str) -> str:
-    return f"nullif({expr}, '')"
-
-
-def _cast(expr: str, sql_type: str) -> str:
-    return f"CAST(nullif({expr}, '') AS {sql_type})"
-
-
 _PAID = "lower(nullif(d.payment_status, '')) IN ('paid', 'partially_paid')"
 _P = "coalesce(d.document_partner, d.partner)"
 
 # warehouse column -> SQL over d (the parsed document); bookkeeping columns are added by the loader
 INVOICE_COLUMNS: dict[str, str] = {
     "invoice_id": "d.id",
-    "invoice_number": _text("d.invoice_number"),
-    "type": _text("d.type"),
-    "correction_type": _text("d.correction_type"),
+    "invoice_number": text("d.invoice_number"),
+    "type": text("d.type"),
+    "correction_type": text("d.correction_type"),
     "cancelled": "d.cancelled",
-    "block_id": _cast("d.block_id", "BIGINT"),
+    "block_id": cast("d.block_id", "BIGINT"),
     "payment_status": "lower(nullif(d.payment_status, ''))",
-    "payment_status_raw": _text("d.payment_status"),
+    "payment_status_raw": text("d.payment_status"),
     "payment_method": "lower(nullif(d.payment_method, ''))",
-    "payment_method_raw": _text("d.payment_method"),
-    "currency": _text("d.currency"),
-    "conversion_rate": _cast("d.conversion_rate", RATE),
-    "net_total": _cast("d.summary.net_amount", MONEY),
-    "vat_total": _cast("d.summary.vat_amount", MONEY),
-    "gross_total": _cast("d.gross_total", MONEY),
-    "invoice_date": _cast("d.invoice_date", "DATE"),
-    "fulfillment_date": _cast("d.fulfillment_date", "DATE"),
-    "due_date": _cast("d.due_date", "DATE"),
-    "paid_date": f"CASE WHEN {_PAID} THEN {_cast('d.paid_date', 'DATE')} END",
-    "organization_name": _text("d.organization.name"),
-    "organization_tax_number": _text("d.organization.tax_number"),
-    "organization_bank_account_number": _text("d.organization.bank_account.account_number"),
-    "organization_bank_account_iban": _text("d.organization.bank_account.account_number_iban"),
-    "organization_swift": _text("d.organization.bank_account.swift"),
-    "partner_id": _cast(f"{_P}.id", "BIGINT"),
-    "partner_name": _text(f"{_P}.name"),
-    "partner_tax_number": _text(f"{_P}.taxcode"),
-    "partner_iban": _text(f"{_P}.iban"),
-    "partner_swift": _text(f"{_P}.swift"),
-    "partner_account_number": _text(f"{_P}.account_number"),
-    "partner_country_code": _text(f"{_P}.address.country_code"),
-    "partner_post_code": _text(f"{_P}.address.post_code"),
-    "partner_city": _text(f"{_P}.address.city"),
-    "partner_address": _text(f"{_P}.address.address"),
-    "partner_email": _text(f"{_P}.emails[1]"),
-    "comment": _text("d.comment"),
-    "online_szamla_status": _text("d.online_szamla_status"),
-    "language": _text("d.language"),
+    "payment_method_raw": text("d.payment_method"),
+    "currency": text("d.currency"),
+    "conversion_rate": cast("d.conversion_rate", RATE),
+    "net_total": cast("d.summary.net_amount", MONEY),
+    "vat_total": cast("d.summary.vat_amount", MONEY),
+    "gross_total": cast("d.gross_total", MONEY),
+    "invoice_date": cast("d.invoice_date", "DATE"),
+    "fulfillment_date": cast("d.fulfillment_date", "DATE"),
+    "due_date": cast("d.due_date", "DATE"),
+    "paid_date": f"CASE WHEN {_PAID} THEN {cast('d.paid_date', 'DATE')} END",
+    "organization_name": text("d.organization.name"),
+    "organization_tax_number": text("d.organization.tax_number"),
+    "organization_bank_account_number": text("d.organization.bank_account.account_number"),
+    "organization_bank_account_iban": text("d.organization.bank_account.account_number_iban"),
+    "organization_swift": text("d.organization.bank_account.swift"),
+    "partner_id": cast(f"{_P}.id", "BIGINT"),
+    "partner_name": text(f"{_P}.name"),
+    "partner_tax_number": text(f"{_P}.taxcode"),
+    "partner_iban": text(f"{_P}.iban"),
+    "partner_swift": text(f"{_P}.swift"),
+    "partner_account_number": text(f"{_P}.account_number"),
+    "partner_country_code": text(f"{_P}.address.country_code"),
+    "partner_post_code": text(f"{_P}.address.post_code"),
+    "partner_city": text(f"{_P}.address.city"),
+    "partner_address": text(f"{_P}.address.address"),
+    "partner_email": text(f"{_P}.emails[1]"),
+    "comment": text("d.comment"),
+    "online_szamla_status": text("d.online_szamla_status"),
+    "language": text("d.language"),
     "electronic": "d.electronic",
     "item_count": "coalesce(len(d.items), 0)",
 }
@@ -99,17 +91,17 @@ INVOICE_COLUMNS: dict[str, str] = {
 # warehouse column -> SQL over it (one element of d.items) and line_no (1-based)
 ITEM_COLUMNS: dict[str, str] = {
     "line_no": "line_no",
-    "product_id": _cast("it.product_id", "BIGINT"),
-    "name": _text("it.name"),
-    "quantity": _cast("it.quantity", MONEY),
-    "unit": _text("it.unit"),
-    "net_unit_price": _cast("it.net_unit_amount", MONEY),
-    "net_amount": _cast("it.net_amount", MONEY),
-    "vat_amount": _cast("it.vat_amount", MONEY),
-    "gross_amount": _cast("it.gross_amount", MONEY),
-    "vat": _text("it.vat"),
-    "entitlement": _text("it.entitlement"),
-    "comment": _text("it.comment"),
+    "product_id": cast("it.product_id", "BIGINT"),
+    "name": text("it.name"),
+    "quantity": cast("it.quantity", MONEY),
+    "unit": text("it.unit"),
+    "net_unit_price": cast("it.net_unit_amount", MONEY),
+    "net_amount": cast("it.net_amount", MONEY),
+    "vat_amount": cast("it.vat_amount", MONEY),
+    "gross_amount": cast("it.gross_amount", MONEY),
+    "vat": text("it.vat"),
+    "entitlement": text("it.entitlement"),
+    "comment": text("it.comment"),
 }
 
 

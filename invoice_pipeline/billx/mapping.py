@@ -15,7 +15,7 @@ stays in the raw payload.
 
 from __future__ import annotations
 
-from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.sync.mapping import SourceMapping, cast, text
 from invoice_pipeline.vocabulary import PAYMENT_STATUSES
 from invoice_pipeline.warehouse.schema import MONEY, RATE
 
@@ -53,14 +53,6 @@ PRODUCT_STRUCTURE = {
 }  # fmt: skip
 
 
-def _text(expr: str) -> str:
-    return f"nullif({expr}, '')"
-
-
-def _cast(expr: str, sql_type: str) -> str:
-    return f"CAST(nullif({expr}, '') AS {sql_type})"
-
-
 def _translated(expr: str, values: dict[str, str]) -> str:
     """``values`` as a CASE over the lower-cased value; anything else passes lower-cased."""
     value = f"lower(nullif({expr}, ''))"
@@ -70,7 +62,7 @@ def _translated(expr: str, values: dict[str, str]) -> str:
 
 def _percent(expr: str) -> str:
     """A VAT rate as Billingo writes it: ``27`` -> ``27%``, ``5.50`` -> ``5.5%``."""
-    rate = _text(expr)
+    rate = text(expr)
     return (
         f"(CASE WHEN contains({rate}, '.') THEN rtrim(rtrim({rate}, '0'), '.') "
         f"ELSE {rate} END) || '%'"
@@ -83,41 +75,41 @@ _C = "d.customer"
 # warehouse column -> SQL over d (the parsed detail); bookkeeping columns are added by the loader
 INVOICE_COLUMNS: dict[str, str] = {
     "invoice_id": "d.id",
-    "invoice_number": _text("d.invoice_number"),
-    "type": _text("d.invoice_type"),
+    "invoice_number": text("d.invoice_number"),
+    "type": text("d.invoice_type"),
     "correction_type": _NULL_TEXT,
     "cancelled": "lower(nullif(d.status, '')) = 'cancelled'",
-    "block_id": _cast("d.block_id", "BIGINT"),
+    "block_id": cast("d.block_id", "BIGINT"),
     "payment_status": _translated("d.status", STATUSES),
-    "payment_status_raw": _text("d.status"),
+    "payment_status_raw": text("d.status"),
     "payment_method": _translated("d.payment_method", METHODS),
-    "payment_method_raw": _text("d.payment_method"),
-    "currency": _text("d.currency"),
-    "conversion_rate": _cast("d.exchange_rate", RATE),
-    "net_total": _cast("d.total_net", MONEY),
-    "vat_total": _cast("d.total_vat", MONEY),
-    "gross_total": _cast("d.total_gross", MONEY),
-    "invoice_date": _cast("d.invoice_date", "DATE"),
-    "fulfillment_date": _cast("d.fulfillment_date", "DATE"),
-    "due_date": _cast("d.due_date", "DATE"),
-    "paid_date": _cast("d.paid_date", "DATE"),
+    "payment_method_raw": text("d.payment_method"),
+    "currency": text("d.currency"),
+    "conversion_rate": cast("d.exchange_rate", RATE),
+    "net_total": cast("d.total_net", MONEY),
+    "vat_total": cast("d.total_vat", MONEY),
+    "gross_total": cast("d.total_gross", MONEY),
+    "invoice_date": cast("d.invoice_date", "DATE"),
+    "fulfillment_date": cast("d.fulfillment_date", "DATE"),
+    "due_date": cast("d.due_date", "DATE"),
+    "paid_date": cast("d.paid_date", "DATE"),
     "organization_name": _NULL_TEXT,
     "organization_tax_number": _NULL_TEXT,
     "organization_bank_account_number": _NULL_TEXT,
     "organization_bank_account_iban": _NULL_TEXT,
     "organization_swift": _NULL_TEXT,
-    "partner_id": _cast(f"{_C}.id", "BIGINT"),
-    "partner_name": _text(f"{_C}.name"),
-    "partner_tax_number": _text(f"{_C}.tax_number"),
+    "partner_id": cast(f"{_C}.id", "BIGINT"),
+    "partner_name": text(f"{_C}.name"),
+    "partner_tax_number": text(f"{_C}.tax_number"),
     "partner_iban": _NULL_TEXT,
     "partner_swift": _NULL_TEXT,
     "partner_account_number": _NULL_TEXT,
-    "partner_country_code": _text(f"{_C}.country"),
-    "partner_post_code": _text(f"{_C}.postal_code"),
-    "partner_city": _text(f"{_C}.city"),
-    "partner_address": _text(f"{_C}.address"),
-    "partner_email": _text(f"{_C}.email"),
-    "comment": _text("d.notes"),
+    "partner_country_code": text(f"{_C}.country"),
+    "partner_post_code": text(f"{_C}.postal_code"),
+    "partner_city": text(f"{_C}.city"),
+    "partner_address": text(f"{_C}.address"),
+    "partner_email": text(f"{_C}.email"),
+    "comment": text("d.notes"),
     "online_szamla_status": _NULL_TEXT,
     "language": _NULL_TEXT,
     "electronic": "CAST(NULL AS BOOLEAN)",
@@ -127,14 +119,14 @@ INVOICE_COLUMNS: dict[str, str] = {
 # warehouse column -> SQL over it (one element of d.items) and line_no (1-based position)
 ITEM_COLUMNS: dict[str, str] = {
     "line_no": "line_no",
-    "product_id": _cast("it.product_id", "BIGINT"),
-    "name": _text("it.name"),
-    "quantity": _cast("it.quantity", MONEY),
-    "unit": _text("it.unit"),
-    "net_unit_price": _cast("it.unit_price", MONEY),
-    "net_amount": _cast("it.net_amount", MONEY),
-    "vat_amount": _cast("it.vat_amount", MONEY),
-    "gross_amount": _cast("it.gross_amount", MONEY),
+    "product_id": cast("it.product_id", "BIGINT"),
+    "name": text("it.name"),
+    "quantity": cast("it.quantity", MONEY),
+    "unit": text("it.unit"),
+    "net_unit_price": cast("it.unit_price", MONEY),
+    "net_amount": cast("it.net_amount", MONEY),
+    "vat_amount": cast("it.vat_amount", MONEY),
+    "gross_amount": cast("it.gross_amount", MONEY),
     "vat": _percent("it.vat_rate"),
     "entitlement": _NULL_TEXT,
     "comment": _NULL_TEXT,
@@ -142,24 +134,24 @@ ITEM_COLUMNS: dict[str, str] = {
 
 # partners column -> SQL over d (one customer); key partner_id
 PARTNER_COLUMNS: dict[str, str] = {
-    "name": _text("d.name"),
-    "tax_number": _text("d.tax_number"),
-    "email": _text("d.email"),
-    "phone": _text("d.phone"),
-    "country_code": _text("d.country"),
-    "post_code": _text("d.postal_code"),
-    "city": _text("d.city"),
-    "address": _text("d.address"),
+    "name": text("d.name"),
+    "tax_number": text("d.tax_number"),
+    "email": text("d.email"),
+    "phone": text("d.phone"),
+    "country_code": text("d.country"),
+    "post_code": text("d.postal_code"),
+    "city": text("d.city"),
+    "address": text("d.address"),
     "created_at": "timezone('Europe/Budapest', TRY_CAST(nullif(d.created_at, '') AS TIMESTAMP))",
 }
 
 # products column -> SQL over d (one product); key product_id
 PRODUCT_COLUMNS: dict[str, str] = {
-    "name": _text("d.name"),
-    "unit": _text("d.unit"),
-    "net_unit_price": _cast("d.price", MONEY),
+    "name": text("d.name"),
+    "unit": text("d.unit"),
+    "net_unit_price": cast("d.price", MONEY),
     "vat": _percent("d.vat_rate"),
-    "description": _text("d.description"),
+    "description": text("d.description"),
 }
 
 

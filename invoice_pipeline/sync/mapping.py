@@ -1,4 +1,5 @@
-"""The shape every source's field mapping module provides to the generic loader."""
+"""The shape every source's field mapping module provides to the generic loader, and the
+SQL helpers the mappings share (the live APIs send ``""`` for unset values: NULL here)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,13 @@ class SourceMapping:
     @property
     def structure_sql(self) -> str:
         return "'" + json.dumps(self.structure).replace("'", "''") + "'"
+
+
+def text(expr: str) -> str:
+    """A text value of ``expr``, ``""`` as NULL."""
+    return f"nullif({expr}, '')"
+
+
+def cast(expr: str, sql_type: str) -> str:
+    """``expr`` cast to ``sql_type``, ``""`` as NULL."""
+    return f"CAST(nullif({expr}, '') AS {sql_type})"
