@@ -17,8 +17,6 @@ import argparse
 import json
 import os
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -28,10 +26,10 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from benchmarks.children import KEY_ENV, run_child
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.server import Request, Response
 
-KEY_ENV = "BENCH_BILLINGO_KEY"
 PACED_PER_MINUTE = 300  # Billingo's documented limit: what the calls cost when paced
 
 
@@ -52,14 +50,8 @@ def child_sync(base_url: str, mode: str) -> dict[str, Any]:
 
 
 def _run_child(mode: str, base_url: str, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.incremental_benchmark", "--child", mode,
-         "--base-url", base_url],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise SystemExit(f"the {mode} sync failed: {out.stderr.strip().splitlines()[-1:]}")
-    phase: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    args = ["--child", mode, "--base-url", base_url]
+    phase = run_child("benchmarks.incremental_benchmark", args, f"the {mode} sync", env)
     result = phase["result"]
     if result["status"] != "COMPLETED":
         raise SystemExit(f"the {mode} sync did not complete: {result['errors'][-3:]}")

@@ -33,6 +33,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.children import run_child
+
 TARGETS_MS = {"list_p50": 20.0, "detail_p50": 10.0}
 SCENARIOS = (
     "list_filtered", "list_first_page", "list_deep_page", "list_search", "list_partner",
@@ -151,14 +153,8 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def _run_child(kind: str, db: Path, setup: dict[str, Any], repeat: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.query_benchmark", "--db", str(db), "--child", kind,
-         "--repeat", str(repeat), "--setup", json.dumps(setup)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise SystemExit(f"the {kind} run failed:\n{out.stderr.strip()}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    args = ["--db", str(db), "--child", kind, "--repeat", str(repeat), "--setup", json.dumps(setup)]
+    return run_child("benchmarks.query_benchmark", args, f"the {kind} run")
 
 
 def prepare(db: Path, generate_args: dict[str, Any]) -> dict[str, Any]:

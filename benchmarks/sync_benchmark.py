@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-KEY_ENV = "BENCH_BILLINGO_KEY"
+from benchmarks.children import KEY_ENV, run_child
 
 
 def _peak_rss_mb() -> float:
@@ -81,14 +81,8 @@ def child_sync(base_url: str) -> dict[str, Any]:
 
 
 def _run_child(phase: str, base_url: str, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sync_benchmark", "--child", phase,
-         "--base-url", base_url],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise SystemExit(f"{phase} failed: {out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    args = ["--child", phase, "--base-url", base_url]
+    return run_child("benchmarks.sync_benchmark", args, f"the {phase} phase", env)
 
 
 def _start_emulator(docs: int, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
