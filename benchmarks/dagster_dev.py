@@ -133,6 +133,13 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
+def _is_spawn_child(pid: int) -> bool:
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -162,11 +169,9 @@ class RunProcesses:
             stat = _stat(pid)
             if stat is None or int(stat[3]) != self.session:
                 continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"spawn_main" not in cmdline:  # a run: a multiprocessing child of the code server
+            if not _is_spawn_child(pid) or _is_spawn_child(int(stat[1])):
+                # A run is a multiprocessing child of the code server. A process the run
+                # forks shows the run's command line until it execs: not a run.
                 continue
             peak = _peak_rss_mb(pid)
             if peak is not None:

@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ LOCK_ERROR = re.compile(
     re.IGNORECASE,
 )
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+RUN_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 DRY_RUN = """
 mutation ($selector: ScheduleSelector!, $timestamp: Float) {
@@ -198,27 +200,39 @@ def _wait(
     return runs, processes
 
 
-def _run_events(dev: DagsterDev, run_ids: list[str]) -> tuple[list[str], list[str]]:
-    """(every event message of the runs, and line of dagster dev's log, naming a lock error;
-    the runs' step and run failure messages)."""
-    locks: list[str] = []
-    failures: list[str] = []
+@dataclass
+class RunEvents:
+    """What the runs' event logs (and dagster dev's log) say: lock errors, step and run
+    failure messages, and each run's process ids (Dagster's "Started process for run")."""
+
+    locks: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    pids: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _run_events(dev: DagsterDev, run_ids: list[str]) -> RunEvents:
+    found = RunEvents()
     for run_id in run_ids:
+        found.pids[run_id] = []
         cursor = None
         while True:
             page = dev.gql(LOGS, id=run_id, after=cursor)["logsForRun"]
             for event in page.get("events", []):
                 texts = [event.get("message") or ""]
+                started = RUN_PROCESS.match(texts[0])
+                if started:
+                    found.pids[run_id].append(int(started.group(1)))
                 for key in ("error", "pipelineFailureError"):
                     if event.get(key):
                         texts.append(event[key]["message"])
-                        failures.append(f"{run_id[:8]}: {event[key]['message'][:300]}")
-                locks += [f"{run_id[:8]}: {t[:200]}" for t in texts if LOCK_ERROR.search(t)]
+                        found.failures.append(f"{run_id[:8]}: {event[key]['message'][:300]}")
+                found.locks += [f"{run_id[:8]}: {t[:200]}" for t in texts if LOCK_ERROR.search(t)]
             cursor = page.get("cursor")
             if not page.get("hasMore"):
                 break
-    locks += [line[:200] for line in dev.log_tail(10**9).splitlines() if LOCK_ERROR.search(line)]
-    return locks, failures
+    log = dev.log_tail(10**9).splitlines()
+    found.locks += [line[:200] for line in log if LOCK_ERROR.search(line)]
+    return found
 
 
 def _warehouse_facts(db: Path, run_ids: list[str]) -> dict[str, Any]:
@@ -287,7 +301,7 @@ def run(
                 run_ids = _submit_nightly(dev)
                 runs, processes = _wait(dev, run_ids, timeout_s)
                 wall = time.monotonic() - started
-                lock_errors, failures = _run_events(dev, run_ids)
+                events = _run_events(dev, run_ids)
             finally:
                 dev.stop()
             requests = emulator.request_counts()
@@ -298,7 +312,8 @@ def run(
     logs = [log for log in facts["sync_logs"] if log["in_these_runs"]]
     pages = sum(max(1, math.ceil(docs / PER_PAGE)) for _ in ids)
     api_calls = sum(log["api_calls"] for log in logs)
-    rss = sorted(processes.peak_rss_mb.values())
+    run_pids = {pid for pids in events.pids.values() for pid in pids}
+    rss = sorted(mb for pid, mb in processes.peak_rss_mb.items() if pid in run_pids)
     partitions = sorted(_tags(r["tags"]).get("dagster/partition", "") for r in runs)
     return {
         "companies": companies,
@@ -315,8 +330,9 @@ def run(
         "step_seconds_median": step_medians(runs),
         "most_runs_at_once": most_at_once(runs),
         "most_run_processes_alive": processes.most_alive,
+        "run_processes_started": sorted(len(pids) for pids in events.pids.values()),
         "run_processes_seen": len(rss),
-        "run_cpu_seconds": round(sum(processes.cpu_s.values()), 1),
+        "run_cpu_seconds": round(sum(processes.cpu_s.get(pid, 0.0) for pid in run_pids), 1),
         "peak_rss_mb_max": round(rss[-1], 1) if rss else None,
         "peak_rss_mb_median": round(statistics.median(rss), 1) if rss else None,
         "sync_logs": len(logs),
@@ -328,8 +344,8 @@ def run(
         "http_retries": api_calls - pages,
         "expected": {str(c): list(e) for c, e in expected.items()},
         "warehouse": {str(c): list(facts["counts"].get(c, (0, 0))) for c in ids},
-        "lock_errors": lock_errors,
-        "failures": failures,
+        "lock_errors": events.locks,
+        "failures": events.failures,
     }
 
 

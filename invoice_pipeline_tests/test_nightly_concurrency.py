@@ -27,7 +27,8 @@ def test_nightly_runs_of_three_companies_through_the_run_queue() -> None:
     assert verify(result) == [], report(result)
     assert result["run_partitions"] == ["101", "102", "103"]
     assert result["http_retries"] >= 2  # the 500 and the truncated body, retried
-    assert result["run_processes_seen"] == COMPANIES  # one process per run
+    assert result["run_processes_started"] == [1] * COMPANIES  # one process per run
+    assert result["run_processes_seen"] == COMPANIES  # and each one's memory was measured
     assert 1 <= result["most_runs_at_once"] <= result["max_concurrent_runs"]  # the committed 4
     assert result["peak_rss_mb_max"] < 1024
     assert all(result["warehouse"][c] == result["expected"][c] for c in result["expected"])
