@@ -166,3 +166,30 @@ def test_a_bad_batch_setting_fails_the_sync_naming_the_variable(
         assert (out.returncode, result["status"]) == (1, "FAILED")
         assert result["errors"][-1]["error"].startswith(f"{name} must be")
     assert cli("sync", "--json").returncode == 0  # nothing was lost
+
+
+def test_a_sync_of_both_sources_never_imports_pandas(
+    emulator: BillingoEmulator, api_key: str
+) -> None:
+    """pandas is 40 MB of a sync process's memory; only ``to_dataframe`` needs it (the loaders
+    hand pages to DuckDB as Arrow built from buffers: ``sync/page_table.py``)."""
+    from invoice_pipeline.emulators.billx import BillxEmulator
+    from invoice_pipeline.warehouse import Warehouse
+    from invoice_pipeline_tests.helpers import configure_billx
+
+    emulator.add_account(api_key, docs=120, seed=3)
+    configure_company(emulator, api_key)
+    probe = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('pandas imported:', 'pandas' in sys.modules))\n"
+        "sys.argv = ['invoice-pipeline', 'sync']\n"
+        "runpy.run_module('invoice_pipeline', run_name='__main__')\n"
+    )
+    with BillxEmulator() as billx:
+        configure_billx(Warehouse(os.environ["INVOICE_PIPELINE_DB"]), billx, "bx-" + api_key)
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("COMPLETED") == 2, out.stdout
+    assert "pandas imported: False" in out.stdout

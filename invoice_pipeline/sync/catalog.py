@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 
 import duckdb
-import pyarrow as pa
 
+from invoice_pipeline.sync.page_table import page_table
 from invoice_pipeline.sync.pages import ValidatedPage
 
 
@@ -36,26 +36,24 @@ def upsert_catalog(
     if not pages:
         return 0, 0
     params = {"source": source, "company": company_id}
-    batch = pa.table(
-        {
-            "body": pa.array([p.body for p in pages], pa.binary()),
-            "ids": pa.array([p.ids for p in pages], pa.list_(pa.int64())),
-            "skip": pa.array([sorted(p.rejected) for p in pages], pa.list_(pa.int64())),
-        }
-    )
-    con.register("catalog_batch", batch)
+    con.register("catalog_batch", page_table(pages))
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE catalog_staged AS
-        WITH entries AS (
+        WITH lists AS (
+            SELECT generate_subscripts(CAST($ids AS BIGINT[][]), 1) AS page,
+                   unnest(CAST($ids AS BIGINT[][])) AS ids,
+                   unnest(CAST($skip AS BIGINT[][])) AS skip
+        ), entries AS (
             SELECT unnest(from_json(decode(body), '{"data": ["JSON"]}').data) AS doc,
                    unnest(ids) AS entry_id, unnest(range(CAST(len(ids) AS BIGINT))) AS idx, skip
-            FROM catalog_batch
+            FROM catalog_batch JOIN lists USING (page)
         )
         SELECT entry_id, doc, md5(CAST(doc AS VARCHAR)) AS content_hash
         FROM entries WHERE entry_id IS NOT NULL AND NOT list_contains(skip, idx)
         QUALIFY row_number() OVER (PARTITION BY entry_id) = 1
-        """
+        """,
+        {"ids": [p.ids for p in pages], "skip": [sorted(p.rejected) for p in pages]},
     )
     con.unregister("catalog_batch")
     key, table = target.key, target.table

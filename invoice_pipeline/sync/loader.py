@@ -2,7 +2,7 @@
 
 ``load_batch`` is one transaction: it stages the batch's documents (split from the page
 bodies by DuckDB, ids from validation, each hashed and parsed into the mapping's struct in
-the same parallel pass over the pages), compares content hashes with ``raw_documents``,
+one pass over the pages), compares content hashes with ``raw_documents``,
 stores only new and changed documents, and writes their invoices and lines from the same
 staged rows (lines of a changed invoice are replaced). Unchanged documents cost a hash
 comparison and are not written at all.
@@ -17,15 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-import pandas  # noqa: F401  (see below)
-import pyarrow as pa
 
 from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.sync.page_table import page_table
 from invoice_pipeline.sync.pages import ValidatedPage
-
-# DuckDB imports pandas the first time a Python object (here: the Arrow batch) is registered.
-# Imported with this module instead, that 0.3 s happens at start-up, not in the middle of the
-# first batch, where the import would hold the GIL while the fetch threads parse pages.
 
 _KEY = "source = $source AND company_id = $company"
 
@@ -55,32 +50,32 @@ def load_batch(
     if not pages:
         return BatchCounts()
     params = {"source": mapping.source, "company": company_id}
-    batch = pa.table(
-        {
-            "body": _bodies(pages),
-            "ids": pa.array([p.ids for p in pages], pa.list_(pa.int64())),
-            "volatile": pa.array(
-                [p.volatile or [None] * len(p.ids) for p in pages], pa.list_(pa.string())
-            ),
-            "skip": pa.array(excluded, pa.list_(pa.int64())),
-        }
-    )
-    con.register("raw_batch", batch)  # on failure the caller's connection is discarded
+    con.register("raw_batch", page_table(pages))  # on failure the connection is discarded
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE staged AS
-        WITH docs AS (
+        WITH lists AS (  -- one row per page, from the list parameters evaluated once
+            SELECT generate_subscripts(CAST($ids AS BIGINT[][]), 1) AS page,
+                   unnest(CAST($ids AS BIGINT[][])) AS ids,
+                   unnest(CAST($volatile AS VARCHAR[][])) AS volatile,
+                   unnest(CAST($skip AS BIGINT[][])) AS skip
+        ), docs AS (
             SELECT unnest(from_json(decode(body), '{{"data": ["JSON"]}}').data) AS doc,
                    unnest(ids) AS document_id, unnest(volatile) AS volatile,
                    unnest(range(CAST(len(ids) AS BIGINT))) AS idx, skip
-            FROM raw_batch
+            FROM raw_batch JOIN lists USING (page)
         )
         SELECT document_id, doc,
                md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
                         ELSE replace(CAST(doc AS VARCHAR), volatile, '') END) AS content_hash,
                json_transform(doc, {mapping.structure_sql}) AS d
         FROM docs WHERE NOT list_contains(skip, idx)
-        """
+        """,
+        {
+            "ids": [p.ids for p in pages],
+            "volatile": [p.volatile or [None] * len(p.ids) for p in pages],
+            "skip": excluded,
+        },
     )
     con.unregister("raw_batch")
     con.execute(
@@ -131,20 +126,6 @@ def load_batch(
         con.execute("DROP VIEW pending")
     con.execute("DROP TABLE staged; DROP TABLE changed")
     return BatchCounts(created, updated, staged - created - updated, lines)
-
-
-def _bodies(pages: list[ValidatedPage]) -> pa.ChunkedArray:
-    """The page bodies as Arrow without copying them: one chunk per page, which DuckDB's
-    threads also split, hash and parse in parallel."""
-    chunks = [
-        pa.Array.from_buffers(
-            pa.binary(),
-            1,
-            [None, pa.array([0, len(p.body)], pa.int32()).buffers()[1], pa.py_buffer(p.body)],
-        )
-        for p in pages
-    ]
-    return pa.chunked_array(chunks, pa.binary())
 
 
 def take_fingerprints(
