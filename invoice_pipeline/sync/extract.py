@@ -34,6 +34,11 @@ UNCHANGED_COMMIT_S = 1.0
 # faster (7.3-8.3 s against 8.0-8.6 s, three interleaved pairs on a busy VM).
 LOAD_THREADS = 1
 
+# The writer is the slower side of a full sync, so it should start early: the first batch is
+# this small and each next one twice the last, up to the configured size. At 8,192 from the
+# start the writer idled for the first 82 pages (about 0.4 s of a 100,000-document sync).
+FIRST_BATCH_DOCUMENTS = 1024
+
 
 def extract(
     wh: Warehouse,
@@ -57,6 +62,7 @@ def extract(
     batch: list[ValidatedPage] = []
     excluded: list[list[int]] = []
     batch_size = 0
+    target = min(batch_documents, FIRST_BATCH_DOCUMENTS)  # then doubling up to batch_documents
 
     unsaved: dict[str, str] = {}  # fingerprints of unchanged batches not yet committed
     last_commit = time.monotonic()
@@ -136,11 +142,12 @@ def extract(
             batch.append(page)
             excluded.append(skip)
             batch_size += len(page.ids) - len(skip)
-            if batch_size >= batch_documents:
+            if batch_size >= target:
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(write, batch, excluded, False)
                 batch, excluded, batch_size = [], [], 0
+                target = min(batch_documents, 2 * target)
         if pending is not None:
             pending.result()
         write(batch, excluded, True)  # the rest, and the final api call count
