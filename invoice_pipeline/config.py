@@ -54,6 +54,12 @@ def default_base_url(source: str) -> str:
 ROW_GROUP_SIZE = 2048
 DEFAULT_BATCH_DOCUMENTS = 4 * ROW_GROUP_SIZE
 
+# Row groups of a read snapshot (``warehouse/snapshot.py``), written in one go and then only
+# read. With DuckDB's 122,880 a company of 100,000 invoices fits one row group, held in
+# memory and written at the end; with 32,768 full row groups are written as the copy goes.
+# Publishing 100,000 invoices: 0.86 -> 0.57 s, 27 MB less memory; 1,000,000: 16-19 -> 12 s.
+SNAPSHOT_ROW_GROUP_SIZE = 32768
+
 
 def batch_documents() -> int:
     """Documents per write transaction: ``INVOICE_PIPELINE_BATCH_DOCUMENTS``, else 8,192
@@ -73,6 +79,15 @@ _MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
 def duckdb_memory() -> str:
     """DuckDB's memory limit for a connection: ``INVOICE_PIPELINE_DUCKDB_MEMORY``, else 256MB."""
     return _memory("INVOICE_PIPELINE_DUCKDB_MEMORY", "256MB")
+
+
+def duckdb_publish_memory() -> str:
+    """DuckDB's memory limit while a read snapshot is published:
+    ``INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY``, else 192MB. Publishing sorts every invoice
+    and line, so its memory grows with the warehouse up to this limit, beyond which the sort
+    spills: a full sync of 200,000 documents peaks at 515 MB with 256MB, about 460 MB with
+    192MB. 128MB is too little for a warehouse of 10,000,000 lines (out of memory)."""
+    return _memory("INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY", "192MB")
 
 
 def duckdb_load_memory() -> str:

@@ -152,7 +152,7 @@ def test_wrong_secret_key_is_a_clear_error_and_keeps_the_settings(
     assert cli("sync", "--json").returncode == 0  # the right key still works: nothing was lost
 
 
-def test_a_bad_batch_setting_fails_the_sync_naming_the_variable(
+def test_a_bad_sync_setting_fails_the_sync_naming_the_variable(
     emulator: BillingoEmulator, api_key: str
 ) -> None:
     emulator.add_account(api_key, docs=3, seed=3)
@@ -160,6 +160,7 @@ def test_a_bad_batch_setting_fails_the_sync_naming_the_variable(
     for name, value in [
         ("INVOICE_PIPELINE_BATCH_DOCUMENTS", "abc"),
         ("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY", "lots"),
+        ("INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY", "lots"),
     ]:
         out = cli("sync", "--json", env={name: value})
         [result] = json.loads(out.stdout)

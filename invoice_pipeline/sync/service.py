@@ -159,6 +159,7 @@ def extract_company(
     metrics = log.SyncMetrics()
     client: SourceClient | None = None
     try:
+        config.duckdb_publish_memory()  # the run publishes at its end: a bad setting fails now
         known: dict[int, str] = {}
         if source.listing_hashes:
             with wh.write() as con:

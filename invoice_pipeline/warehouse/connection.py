@@ -214,12 +214,12 @@ class Warehouse:
             with session.transaction() as con:
                 yield con
             if publish:
-                snapshot.publish(con, self.path)
+                _publish(session, self.path)
 
     def publish(self) -> Path:
         """Publish a read snapshot of the warehouse as it is now."""
         with self.session() as session:
-            return snapshot.publish(session.connection, self.path)
+            return _publish(session, self.path)
 
     @contextmanager
     def session(
@@ -251,3 +251,11 @@ class Warehouse:
                 yield con
             finally:
                 con.close()
+
+
+def _publish(session: WriteSession, db_path: Path) -> Path:
+    """The session's last work: a snapshot, under its own memory limit
+    (``config.duckdb_publish_memory``)."""
+    con = session.connection
+    con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
+    return snapshot.publish(con, db_path)

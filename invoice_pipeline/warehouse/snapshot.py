@@ -36,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 
+from invoice_pipeline import config
 from invoice_pipeline.warehouse.schema import SNAPSHOT_CURRENT, SNAPSHOT_DATA, VIEWS
 
 _STALE = """
@@ -154,7 +155,7 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
         reuse = has_prev and _stored_signature(con) == signature
         if reuse:  # the data tables would be the previous snapshot's: copy them with it
             shutil.copyfile(previous, target)  # type: ignore[arg-type]
-        con.execute(f"ATTACH '{target}' AS snap")
+        con.execute(f"ATTACH '{target}' AS snap (ROW_GROUP_SIZE {config.SNAPSHOT_ROW_GROUP_SIZE})")
         for table in _REPLACED if reuse else ():
             con.execute(f"DROP TABLE snap.{table}")
         for table, order in {} if reuse else SNAPSHOT_DATA.items():
