@@ -537,7 +537,7 @@ def generate(
         t0 = time.perf_counter()
         target = Warehouse(out).publish()
         result["publish_seconds"] = round(time.perf_counter() - t0, 3)
-        result["publish_memory_limit"] = config.duckdb_memory()
+        result["publish_memory_limit"] = config.duckdb_publish_memory()
         result["snapshot"] = str(target)
         result["snapshot_bytes"] = _size(target)
     import duckdb
