@@ -194,3 +194,22 @@ def test_a_sync_of_both_sources_never_imports_pandas(
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("COMPLETED") == 2, out.stdout
     assert "pandas imported: False" in out.stdout
+
+
+def test_a_run_that_fails_after_its_sync_exits_non_zero_and_says_why(
+    emulator: BillingoEmulator, api_key: str
+) -> None:
+    """The sync is stored and its log COMPLETED, then publishing the read snapshot fails (a
+    publish limit DuckDB cannot work in): the result says so and the exit code is 1."""
+    emulator.add_account(api_key, docs=3, seed=3)
+    configure_company(emulator, api_key)
+    out = cli("sync", "--json", env={"INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY": "1KB"})
+    [result] = json.loads(out.stdout)
+    assert out.returncode == 1
+    assert (result["status"], result["invoices_created"]) == ("COMPLETED", 3)
+    [error] = result["errors"]
+    assert error["error"].startswith("the run failed after the sync: ")
+    assert "memory limit" in error["error"]
+    again = cli("sync", "--json")  # the next run publishes what the failed one stored
+    assert again.returncode == 0
+    assert json.loads(again.stdout)[0]["invoices_skipped"] == 3

@@ -31,7 +31,8 @@ RESULT_COLUMNS = [
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON list of results.")
 def sync(company_id: int | None, source: str | None, incremental: bool, as_json: bool) -> None:
-    """Full sync (MANUAL), or --incremental. Exit 0 when every sync COMPLETED, 1 otherwise."""
+    """Full sync (MANUAL), or --incremental. Exit 0 when every sync COMPLETED and its run
+    succeeded, 1 otherwise."""
     from invoice_pipeline.orchestration.run import run_sync  # Dagster: loaded when needed
 
     results = run_sync(
@@ -52,7 +53,8 @@ def sync(company_id: int | None, source: str | None, incremental: bool, as_json:
                 )
             for err in r["errors"][:10]:
                 click.echo(f"  company {r['company_id']} {r['source']}: {_describe(err)}", err=True)
-    sys.exit(0 if results and all(r["status"] == "COMPLETED" for r in results) else 1)
+    ok = results and all(r["status"] == "COMPLETED" and not r["errors"] for r in results)
+    sys.exit(0 if ok else 1)  # a COMPLETED sync has errors only when its run failed after it
 
 
 def _describe(err: dict) -> str:

@@ -74,6 +74,8 @@ def run_sync(
         found = log.results_for_run(wh, outcome.run_id)
         if not found and not outcome.success:  # refused or broken before any sync log opened
             found = [_refused(company, s, _failure_message(outcome), mode) for s in sources]
+        elif not outcome.success:  # a step after the syncs failed (the read snapshot's publish)
+            _add_run_failure(found, _failure_message(outcome))
         results.extend(found)
     return results
 
@@ -84,9 +86,23 @@ def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
             data = event.step_failure_data
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description
-            if data.error is not None:
-                return data.error.message.strip().splitlines()[-1]
+            error = data.error
+            while error is not None and error.cause is not None:  # the error the step raised
+                error = error.cause
+            if error is not None:
+                return error.message.strip().splitlines()[0]
     return "the sync run failed before it started"
+
+
+def _add_run_failure(results: list[dict[str, Any]], message: str) -> None:
+    """The syncs keep the status their logs closed with; each that did not fail says that
+    the run failed after it (its data is stored, readers see it after the next publish)."""
+    for r in results:
+        if r["status"] != log.FAILED:
+            r["errors"].append(
+                {"invoice_id": None, "invoice_number": None,
+                 "error": f"the run failed after the sync: {message}"}
+            )  # fmt: skip
 
 
 def _refused(company_id: int, source: str, message: str, mode: str) -> dict[str, Any]:
