@@ -57,7 +57,7 @@ DEFAULT_BATCH_DOCUMENTS = 4 * ROW_GROUP_SIZE
 # Row groups of a read snapshot (``warehouse/snapshot.py``), written in one go and then only
 # read. With DuckDB's 122,880 a company of 100,000 invoices fits one row group, held in
 # memory and written at the end; with 32,768 full row groups are written as the copy goes.
-# Publishing 100,000 invoices: 0.86 -> 0.57 s, 27 MB less memory; 1,000,000: 16-19 -> 12 s.
+# Publishing 100,000 invoices: 0.86 -> 0.57 s, 27 MB less memory; 1,000,000: 12.3 -> 11.9 s.
 SNAPSHOT_ROW_GROUP_SIZE = 32768
 
 
@@ -85,7 +85,7 @@ def duckdb_publish_memory() -> str:
     """DuckDB's memory limit while a read snapshot is published:
     ``INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY``, else 192MB. Publishing sorts every invoice
     and line, so its memory grows with the warehouse up to this limit, beyond which the sort
-    spills: a full sync of 200,000 documents peaks at 515 MB with 256MB, about 460 MB with
+    spills: a full sync of 200,000 documents peaks at 515 MB with 256MB, 450 MB with
     192MB. 128MB is too little for a warehouse of 10,000,000 lines (out of memory)."""
     return _memory("INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY", "192MB")
 
@@ -95,7 +95,7 @@ def duckdb_load_memory() -> str:
     ``INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY``, else 128MB. Loading needs a batch's staging
     tables, not a large buffer pool; more is faster (512MB: about a quarter less DuckDB time,
     with fewer page faults) but costs about 180 MB, which a 500 MB budget does not have:
-    with 128MB a full sync of 100,000 documents peaks at about 490 MB."""
+    with 128MB a full sync of 100,000 documents peaks at about 420 MB."""
     return _memory("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY", "128MB")
 
 
