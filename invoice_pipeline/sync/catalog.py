@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-from invoice_pipeline.sync.page_table import page_table
+from invoice_pipeline.sync.page_table import page_documents, page_table
 from invoice_pipeline.sync.pages import ValidatedPage
+
+_ENTRIES = page_documents("catalog_batch", {"ids": "BIGINT"}, {"skip": "BIGINT"})
 
 
 @dataclass(frozen=True)
@@ -38,19 +40,11 @@ def upsert_catalog(
     params = {"source": source, "company": company_id}
     con.register("catalog_batch", page_table(pages))
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE catalog_staged AS
-        WITH lists AS (
-            SELECT generate_subscripts(CAST($ids AS BIGINT[][]), 1) AS page,
-                   unnest(CAST($ids AS BIGINT[][])) AS ids,
-                   unnest(CAST($skip AS BIGINT[][])) AS skip
-        ), entries AS (
-            SELECT unnest(from_json(decode(body), '{"data": ["JSON"]}').data) AS doc,
-                   unnest(ids) AS entry_id, unnest(range(CAST(len(ids) AS BIGINT))) AS idx, skip
-            FROM catalog_batch JOIN lists USING (page)
-        )
-        SELECT entry_id, doc, md5(CAST(doc AS VARCHAR)) AS content_hash
-        FROM entries WHERE entry_id IS NOT NULL AND NOT list_contains(skip, idx)
+        WITH entries AS ({_ENTRIES})
+        SELECT ids AS entry_id, doc, md5(CAST(doc AS VARCHAR)) AS content_hash
+        FROM entries WHERE ids IS NOT NULL AND NOT list_contains(skip, idx)
         QUALIFY row_number() OVER (PARTITION BY entry_id) = 1
         """,
         {"ids": [p.ids for p in pages], "skip": [sorted(p.rejected) for p in pages]},

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 import duckdb
 
 from invoice_pipeline.sync.mapping import SourceMapping
-from invoice_pipeline.sync.page_table import page_table
+from invoice_pipeline.sync.page_table import page_documents, page_table
 from invoice_pipeline.sync.pages import ValidatedPage
 
 _KEY = "source = $source AND company_id = $company"
+_DOCUMENTS = page_documents(
+    "raw_batch", {"ids": "BIGINT", "volatile": "VARCHAR"}, {"skip": "BIGINT"}
+)
 
 
 @dataclass
@@ -54,18 +57,8 @@ def load_batch(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE staged AS
-        WITH lists AS (  -- one row per page, from the list parameters evaluated once
-            SELECT generate_subscripts(CAST($ids AS BIGINT[][]), 1) AS page,
-                   unnest(CAST($ids AS BIGINT[][])) AS ids,
-                   unnest(CAST($volatile AS VARCHAR[][])) AS volatile,
-                   unnest(CAST($skip AS BIGINT[][])) AS skip
-        ), docs AS (
-            SELECT unnest(from_json(decode(body), '{{"data": ["JSON"]}}').data) AS doc,
-                   unnest(ids) AS document_id, unnest(volatile) AS volatile,
-                   unnest(range(CAST(len(ids) AS BIGINT))) AS idx, skip
-            FROM raw_batch JOIN lists USING (page)
-        )
-        SELECT document_id, doc,
+        WITH docs AS ({_DOCUMENTS})
+        SELECT ids AS document_id, doc,
                md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
                         ELSE replace(CAST(doc AS VARCHAR), volatile, '') END) AS content_hash,
                json_transform(doc, {mapping.structure_sql}) AS d

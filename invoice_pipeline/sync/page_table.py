@@ -1,10 +1,10 @@
 """Page bodies handed to DuckDB as an Arrow table, without copying them.
 
 Both the document loader and the catalog upsert register such a table and let DuckDB split
-each body into its documents. The table holds one chunk per page, so DuckDB parses one page
-per vector (a whole batch in one vector would not fit a load session's memory limit).
-Per-document lists (ids, volatile members, skipped indexes) go as list parameters, unnested
-once into one row per page and joined on the ``page`` column.
+each body into its documents (``page_documents``). The table holds one chunk per page, so
+DuckDB parses one page per vector (a whole batch in one vector would not fit a load
+session's memory limit). Per-page lists (ids, volatile members, skipped indexes) go as list
+parameters, unnested once into one row per page and joined on the ``page`` column.
 
 Everything is built from buffers: ``pa.array()`` over Python lists imports pandas, and
 pandas is 40 MB of a sync process's memory that nothing else in a sync needs.
@@ -35,3 +35,24 @@ def page_table(pages: list[ValidatedPage]) -> pa.Table:
         [pa.chunked_array(bodies, pa.binary()), pa.chunked_array(numbers, pa.int64())],
         names=["body", "page"],
     )
+
+
+def page_documents(table: str, per_document: dict[str, str], per_page: dict[str, str]) -> str:
+    """A query over the registered page table ``table`` with one row per document: ``doc``
+    (its JSON), ``idx`` (its place in its page, from 0), and a column per list parameter,
+    each a list per page of the given element type: ``per_document`` lists hold one element
+    per document (the first one's length is the page's), ``per_page`` lists come whole."""
+    first = next(iter(per_document))
+    lists = {**per_document, **per_page}
+    unnested = ", ".join(f"unnest(CAST(${n} AS {t}[][])) AS {n}_list" for n, t in lists.items())
+    columns = [f"unnest({n}_list) AS {n}" for n in per_document]
+    columns += [f"{n}_list AS {n}" for n in per_page]
+    return f"""
+        WITH lists AS (  -- one row per page, from the list parameters evaluated once
+            SELECT generate_subscripts(CAST(${first} AS {per_document[first]}[][]), 1) AS page,
+                   {unnested}
+        )
+        SELECT unnest(from_json(decode(body), '{{"data": ["JSON"]}}').data) AS doc,
+               {", ".join(columns)},
+               unnest(range(CAST(len({first}_list) AS BIGINT))) AS idx
+        FROM {table} JOIN lists USING (page)"""
