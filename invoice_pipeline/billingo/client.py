@@ -5,20 +5,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone, tzinfo
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from invoice_pipeline.billingo import models
+from invoice_pipeline.billingo import pages as billingo_pages
 from invoice_pipeline.billingo.pages import validate_page
 from invoice_pipeline.http import ApiClient, ClientError, RetryPolicy
 from invoice_pipeline.http.lookahead import Lookahead
+from invoice_pipeline.sync import pages as sync_pages
+from invoice_pipeline.sync.page_memory import RememberedPages
 from invoice_pipeline.sync.pages import ValidatedPage
 
 PER_PAGE = 100  # the API's maximum (notes §2)
 PREFETCH_PAGES = 2  # pages fetched ahead of the caller (``Lookahead``)
+
+# Part of every page's body hash: a page remembered by its bytes (``sync/page_memory.py``)
+# was judged by this code, so a change to the models or the checks judges every page again.
+VALIDATION_TAG = hashlib.sha256(
+    b"".join(
+        Path(module.__file__ or "").read_bytes()
+        for module in (models, billingo_pages, sync_pages, sys.modules[__name__])
+    )
+).digest()
 
 
 class CrawlError(RuntimeError):
@@ -116,13 +131,8 @@ class BillingoClient:
         api_key: str,
         base_url: str,
         policy: RetryPolicy | None = None,
-        fingerprint_pages: bool = False,
     ) -> None:
-        """``fingerprint_pages``: hash each unfiltered page (``ValidatedPage.fingerprint``,
-        which the loader compares with the last sync's) in the fetch worker that parsed it,
-        while the next page's request is out, rather than in the caller's thread."""
         self.company_id = company_id
-        self.fingerprint_pages = fingerprint_pages
         self.http = ApiClient(
             source="Billingo",
             company_id=company_id,
@@ -150,7 +160,11 @@ class BillingoClient:
                 return None
             raise
 
-    def document_pages(self, **filters: str | int) -> Iterator[ValidatedPage]:
+    def document_pages(
+        self,
+        filters: Mapping[str, str | int] | None = None,
+        remembered: RememberedPages | None = None,
+    ) -> Iterator[ValidatedPage]:
         """Every page of ``/documents`` (newest first) until the last one.
 
         Offset paging shifts when documents are created during the crawl, so the caller
@@ -161,24 +175,40 @@ class BillingoClient:
         crawl: a filtered crawl is held to its own filtered ``total``). Only unfiltered pages
         get a ``page_key``: a filtered page is not the same page in the next sync, so it is
         never fingerprinted.
+
+        With ``remembered`` (what the last sync kept of each page, ``sync/page_memory.py``)
+        every unfiltered page is hashed in the fetch worker that received it, while the next
+        page's request is out: a page whose bytes the last sync saw is taken from there
+        without parsing; any other is validated and fingerprinted for the loader.
         """
-        with Lookahead(partial(self._page, filters), workers=PREFETCH_PAGES) as ahead:
-            yield from self._crawl(ahead, filters)
+        wanted = dict(filters or {})
+        fetch = partial(self._page, wanted, None if wanted else remembered)
+        with Lookahead(fetch, workers=PREFETCH_PAGES) as ahead:
+            yield from self._crawl(ahead, wanted)
 
     def _page(
-        self, filters: dict[str, str | int], page: int, received: Callable[[], None]
+        self,
+        filters: dict[str, str | int],
+        remembered: RememberedPages | None,
+        page: int,
+        received: Callable[[], None],
     ) -> ValidatedPage:
         params = {**filters, "page": page, "per_page": PER_PAGE}
+        key = None if filters else urlencode(sorted(params.items()))
         check = _checked_page(page)
 
         def parse(body: bytes) -> ValidatedPage:
             received()  # the next page's request may go while this one is parsed
-            return check(body)
+            if key is None or remembered is None:
+                return check(body)
+            digest = hashlib.sha256(VALIDATION_TAG + body).hexdigest()
+            result = remembered.reuse(key, body, digest) or check(body)
+            result.body_hash = digest
+            result.fingerprint()
+            return result
 
         result = self.http.get("/documents", params, parse=parse)
-        result.page_key = None if filters else urlencode(sorted(params.items()))
-        if self.fingerprint_pages and result.page_key:
-            result.fingerprint()
+        result.page_key = key
         return result
 
     def _crawl(

@@ -107,7 +107,7 @@ def pages(
     seen: set[int] = set()
     originals: dict[int, None] = {}  # in the order found
     for filters in crawls(client, increment):
-        for page in client.document_pages(**filters):
+        for page in client.document_pages(filters):
             seen.update(i for i in page.ids if i is not None)
             originals.update(dict.fromkeys(cancelled_originals(page)))
             yield page

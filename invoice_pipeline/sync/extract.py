@@ -11,15 +11,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from invoice_pipeline import config
-from invoice_pipeline.sync import log
-from invoice_pipeline.sync.loader import (
-    BatchCounts,
-    load_batch,
-    store_fingerprints,
-    store_listing_hashes,
-    take_fingerprints,
-)
+from invoice_pipeline.sync import log, page_memory
+from invoice_pipeline.sync.loader import BatchCounts, load_batch, store_listing_hashes
 from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.sync.page_memory import RememberedPage, RememberedPages
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 
@@ -46,15 +41,17 @@ def extract(
     company_id: int,
     log_id: int,
     pages: Iterable[ValidatedPage],
+    remembered: RememberedPages,
     api_calls: Callable[[], int],
     metrics: log.SyncMetrics,
     batch_documents: int,
 ) -> set[int]:
     """Load every valid, first-seen document of ``pages``; ``metrics`` is filled in as it goes
     and stored in the sync log with every batch that stores documents (at least once a
-    second otherwise: ``UNCHANGED_COMMIT_S``). Returns the id of every document the pages
-    listed (loaded, rejected, or listed unchanged and not fetched): deletion detection's
-    input (``sync/deletions.py``)."""
+    second otherwise: ``UNCHANGED_COMMIT_S``). A page ``remembered`` unchanged from the last
+    sync is not loaded; every page is remembered again for the next one. Returns the id of
+    every document the pages listed (loaded, rejected, or listed unchanged and not fetched):
+    deletion detection's input (``sync/deletions.py``)."""
     seen: set[int] = set()
     rejected_seen: set[int] = set()
     listed_unchanged: set[int] = set()
@@ -64,21 +61,20 @@ def extract(
     batch_size = 0
     target = min(batch_documents, FIRST_BATCH_DOCUMENTS)  # then doubling up to batch_documents
 
-    unsaved: dict[str, str] = {}  # fingerprints of unchanged batches not yet committed
+    unsaved = RememberedPages()  # pages of unchanged batches not yet committed
     last_commit = time.monotonic()
 
     def write(pages_: list[ValidatedPage], excluded_: list[list[int]], final: bool) -> None:
         nonlocal last_commit
-        # A page equal to its fingerprint from the last sync holds only stored, unchanged
+        # A page remembered unchanged from the last sync holds only stored, unchanged
         # documents: DuckDB need not look at it. Pages that had in-sync duplicates are not
-        # fingerprinted (their copy of a document may be newer than the one stored).
-        prints = {i: p.fingerprint() for i, p in enumerate(pages_) if p.page_key}
-        same = {i for i, fp in prints.items() if known.get(pages_[i].page_key or "") == fp}
+        # remembered (their copy of a document may be newer than the one stored).
+        same = {i for i, p in enumerate(pages_) if p.page_key and remembered.is_unchanged(p)}
         load = [i for i in range(len(pages_)) if i not in same]
         unsaved.update(
-            (pages_[i].page_key or "", fp)
-            for i, fp in prints.items()
-            if len(excluded_[i]) == len(pages_[i].rejected)
+            (p.page_key, RememberedPage.of(p))
+            for p, skip in zip(pages_, excluded_, strict=True)
+            if p.page_key and len(skip) == len(p.rejected)
         )
         skipped = sum(len(pages_[i].ids) - len(excluded_[i]) for i in same)
         totals.skipped += skipped + sum(len(p.unchanged) for p in pages_)  # listed, not fetched
@@ -101,7 +97,7 @@ def extract(
                 [pages_[i] for i in load],
                 [excluded_[i] for i in load],
             )
-            store_fingerprints(con, mapping.source, company_id, unsaved)
+            page_memory.store(con, mapping.source, company_id, unsaved)
             metrics.invoices_created = totals.created
             metrics.invoices_updated = totals.updated
             metrics.invoices_skipped = totals.skipped
@@ -117,8 +113,6 @@ def extract(
         wh.session(memory_limit=config.duckdb_load_memory(), threads=LOAD_THREADS) as session,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as pool,
     ):
-        with session.transaction() as con:
-            known = take_fingerprints(con, mapping.source, company_id)
         pending: Future[None] | None = None
         for page in pages:
             if pending is None or pending.done():  # no batch of ours is being written: while

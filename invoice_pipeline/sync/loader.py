@@ -121,30 +121,6 @@ def load_batch(
     return BatchCounts(created, updated, staged - created - updated, lines)
 
 
-def take_fingerprints(
-    con: duckdb.DuckDBPyConnection, source: str, company_id: int
-) -> dict[str, str]:
-    """The page fingerprints of the last sync, removed so only this sync's pages are kept."""
-    params = {"source": source, "company": company_id}
-    rows = con.execute(f"SELECT page_key, fingerprint FROM page_fingerprints WHERE {_KEY}", params)
-    known = dict(rows.fetchall())
-    con.execute(f"DELETE FROM page_fingerprints WHERE {_KEY}", params)
-    return known
-
-
-def store_fingerprints(
-    con: duckdb.DuckDBPyConnection, source: str, company_id: int, prints: dict[str, str]
-) -> None:
-    """Remember pages whose every document is stored (or rejected), for the next sync."""
-    if prints:
-        con.execute(
-            "INSERT OR REPLACE INTO page_fingerprints SELECT $source, $company, "
-            "unnest(CAST($keys AS VARCHAR[])), unnest(CAST($prints AS VARCHAR[]))",
-            {"source": source, "company": company_id, "keys": list(prints),
-             "prints": list(prints.values())},
-        )  # fmt: skip
-
-
 def normalize_pending(
     con: duckdb.DuckDBPyConnection, mapping: SourceMapping, company_id: int
 ) -> tuple[int, int]:

@@ -34,6 +34,9 @@ class ValidatedPage:
     # fetched (they count as skipped).
     listing_hashes: list[str | None] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
+    # SHA-256 of the body exactly as received (and of the validation that judged it): a
+    # page whose bytes equal the last sync's need not be parsed again (``page_memory``)
+    body_hash: str | None = None
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def fingerprint(self) -> str:

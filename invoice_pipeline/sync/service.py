@@ -23,11 +23,12 @@ from invoice_pipeline.billx import incremental as billx_incremental
 from invoice_pipeline.billx.client import BillxClient
 from invoice_pipeline.billx.mapping import MAPPING as BILLX_MAPPING
 from invoice_pipeline.http import RetryPolicy
-from invoice_pipeline.sync import deletions, eligibility, log
+from invoice_pipeline.sync import deletions, eligibility, log, page_memory
 from invoice_pipeline.sync.extract import extract
 from invoice_pipeline.sync.increments import Increment
 from invoice_pipeline.sync.loader import listing_hashes, normalize_pending
 from invoice_pipeline.sync.mapping import SourceMapping
+from invoice_pipeline.sync.page_memory import RememberedPages
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 
@@ -44,9 +45,10 @@ class Source:
     display: str
     mapping: SourceMapping
     open_client: Callable[[int, str, str, RetryPolicy], SourceClient]
-    # (client, known) -> pages; ``known`` maps document id -> the listing hash stored with
-    # it (filled only for sources with ``listing_hashes``: they list, then fetch documents)
-    pages: Callable[[SourceClient, Mapping[int, str]], Iterator[ValidatedPage]]
+    # (client, known, remembered) -> pages; ``known`` maps document id -> the listing hash
+    # stored with it (filled only for sources with ``listing_hashes``: they list, then fetch
+    # documents); ``remembered``: what the last sync kept of each page (``page_memory``)
+    pages: Callable[[SourceClient, Mapping[int, str], RememberedPages], Iterator[ValidatedPage]]
     listing_hashes: bool = False
     # after the pages, in its own transaction: what else the client fetched (BillX's catalog)
     store_extras: Callable[[duckdb.DuckDBPyConnection, SourceClient, int], object] | None = None
@@ -59,9 +61,7 @@ class Source:
 
 
 def _billingo_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillingoClient:
-    return BillingoClient(
-        company_id=company_id, api_key=key, base_url=url, policy=policy, fingerprint_pages=True
-    )
+    return BillingoClient(company_id=company_id, api_key=key, base_url=url, policy=policy)
 
 
 def _billx_client(company_id: int, key: str, url: str, policy: RetryPolicy) -> BillxClient:
@@ -74,7 +74,9 @@ SOURCES: dict[str, Source] = {
         display="Billingo",
         mapping=BILLINGO_MAPPING,
         open_client=_billingo_client,
-        pages=lambda client, known: client.document_pages(),  # type: ignore[attr-defined]
+        pages=lambda client, known, remembered: client.document_pages(  # type: ignore[attr-defined]
+            remembered=remembered
+        ),
         plan_incremental=billingo_incremental.plan,
         incremental_pages=billingo_incremental.pages,  # type: ignore[arg-type]
     ),
@@ -83,7 +85,7 @@ SOURCES: dict[str, Source] = {
         display="BillX",
         mapping=BILLX_MAPPING,
         open_client=_billx_client,
-        pages=lambda client, known: client.sync_pages(known),  # type: ignore[attr-defined]
+        pages=lambda client, known, remembered: client.sync_pages(known),  # type: ignore[attr-defined]
         listing_hashes=True,
         store_extras=billx_catalog.store,
         plan_incremental=billx_incremental.plan,
@@ -161,22 +163,24 @@ def extract_company(
     try:
         config.duckdb_publish_memory()  # the run publishes at its end: a bad setting fails now
         known: dict[int, str] = {}
-        if source.listing_hashes:
-            with wh.write() as con:
+        with wh.write() as con:
+            if source.listing_hashes:
                 known = listing_hashes(con, source.name, company_id)
+            remembered = page_memory.take(con, source.name, company_id)
         key = settings_store.api_key(wh, company_id, source.name)
         client = source.open_client(company_id, key, configured.effective_base_url, policy)
         del key
         if increment is not None and source.incremental_pages is not None:
             pages = source.incremental_pages(client, known, increment)
         else:
-            pages = source.pages(client, known)
+            pages = source.pages(client, known, remembered)
         listed = extract(
             wh,
             source.mapping,
             company_id,
             log_id,
             pages,
+            remembered,
             lambda: client.api_calls if client else 0,
             metrics,
             batch_documents=config.batch_documents(),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MONEY = "DECIMAL(18,4)"
 RATE = "DECIMAL(18,6)"
@@ -169,10 +169,15 @@ TABLES: dict[str, str] = {
         changes_since         TIMESTAMPTZ
     """,
     "page_fingerprints": """
-        source      VARCHAR NOT NULL,
-        company_id  INTEGER NOT NULL,
-        page_key    VARCHAR NOT NULL,
-        fingerprint VARCHAR NOT NULL,
+        source       VARCHAR NOT NULL,
+        company_id   INTEGER NOT NULL,
+        page_key     VARCHAR NOT NULL,
+        fingerprint  VARCHAR NOT NULL,
+        body_hash    VARCHAR,
+        ids          BIGINT[],
+        total        BIGINT,
+        last_page    BIGINT,
+        current_page BIGINT,
         PRIMARY KEY (source, company_id, page_key)
     """,
     "company_features": """
@@ -276,6 +281,21 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE company_settings ADD COLUMN IF NOT EXISTS frequent_sync BOOLEAN "
             "DEFAULT FALSE",
             "ALTER TABLE company_settings ALTER COLUMN frequent_sync SET NOT NULL",
+        ],
+    ),
+    # v5: a page's exact bytes, ids and envelope, so a page the next sync receives unchanged
+    # is not parsed again (``sync/page_memory.py``); older rows have none and are parsed
+    (
+        5,
+        [
+            f"ALTER TABLE page_fingerprints ADD COLUMN IF NOT EXISTS {column}"
+            for column in (
+                "body_hash VARCHAR",
+                "ids BIGINT[]",
+                "total BIGINT",
+                "last_page BIGINT",
+                "current_page BIGINT",
+            )
         ],
     ),
 ]

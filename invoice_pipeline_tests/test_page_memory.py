@@ -1,0 +1,155 @@
+"""Pages remembered between syncs (``sync/page_memory.py``): a page received with the same
+bytes is not parsed again, any other page is, and nothing changed is written either way."""
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from invoice_pipeline.billingo import client as billingo_client
+from invoice_pipeline.emulators.billingo import BillingoEmulator
+from invoice_pipeline.sync.pages import ValidatedPage
+from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline_tests.helpers import configure, scalar, sync
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of documents on each page body the Billingo client parsed, in the order
+    its fetch workers finished them (a spy on its validation: the pages are real)."""
+    seen: list[int] = []
+    real: Callable[[bytes], ValidatedPage] = billingo_client.validate_page
+
+    def spy(body: bytes) -> ValidatedPage:
+        page = real(body)
+        seen.append(len(page.ids))
+        return page
+
+    monkeypatch.setattr(billingo_client, "validate_page", spy)
+    return seen
+
+
+def _last_change(wh: Warehouse) -> object:
+    return scalar(wh, "SELECT max(last_changed_at) FROM raw_documents")
+
+
+def test_a_same_day_resync_parses_no_page_and_the_next_day_parses_each_once(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+) -> None:
+    configure(wh, emulator, api_key, docs=250)
+    sync(wh, dagster_instance)
+    assert sorted(parsed) == [50, 100, 100]
+    assert scalar(wh, "SELECT count(body_hash) FROM page_fingerprints") == 3
+    before = _last_change(wh)
+
+    parsed.clear()
+    _, same_day = sync(wh, dagster_instance)
+    assert parsed == []
+    assert (same_day["status"], same_day["invoices_skipped"], same_day["api_calls"]) == (
+        "COMPLETED", 250, 3,
+    )  # fmt: skip
+
+    emulator.today = date.today() + timedelta(days=1)  # every unpaid paid_date moves
+    _, next_day = sync(wh, dagster_instance)
+    assert sorted(parsed) == [50, 100, 100]
+    assert (next_day["status"], next_day["invoices_skipped"]) == ("COMPLETED", 250)
+    assert next_day["invoices_created"] == next_day["invoices_updated"] == 0
+    assert _last_change(wh) == before
+
+    parsed.clear()
+    sync(wh, dagster_instance)
+    assert parsed == []
+
+
+def test_a_changed_page_is_parsed_and_loaded_and_the_others_are_not_parsed(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+) -> None:
+    configure(wh, emulator, api_key, docs=250)
+    sync(wh, dagster_instance)
+    target = next(
+        d for d in emulator.documents(api_key)[100:200]
+        if d["payment_status"] in ("outstanding", "expired")
+    )  # fmt: skip
+    emulator.pay(api_key, target["id"], paid_date=date(2026, 11, 21))  # page 2, in place
+    parsed.clear()
+    _, result = sync(wh, dagster_instance)
+    assert parsed == [100]
+    assert (result["invoices_updated"], result["invoices_skipped"]) == (1, 249)
+    paid = "SELECT payment_status FROM invoices WHERE invoice_id = ?"
+    assert scalar(wh, paid, [target["id"]]) == "paid"
+
+
+def test_a_page_with_a_rejected_document_is_validated_and_reported_by_every_sync(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+) -> None:
+    configure(wh, emulator, api_key, docs=150)
+    bad = emulator.documents(api_key)[120]
+    emulator.replace_document(api_key, bad["id"], {**bad, "gross_total": "not money"})
+    _, first = sync(wh, dagster_instance)
+    parsed.clear()
+    _, second = sync(wh, dagster_instance)
+    assert parsed == [50]  # the page holding the bad document; the first page is remembered
+    for result in (first, second):
+        assert result["status"] == "PARTIAL"
+        assert [e["invoice_id"] for e in result["errors"]] == [bad["id"]]
+    assert second["invoices_skipped"] == 149
+
+
+def test_pages_judged_by_other_validation_code_are_parsed_again(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(wh, emulator, api_key, docs=150)
+    sync(wh, dagster_instance)
+    monkeypatch.setattr(billingo_client, "VALIDATION_TAG", b"a later version of the models")
+    parsed.clear()
+    _, result = sync(wh, dagster_instance)
+    assert sorted(parsed) == [50, 100]
+    assert (result["status"], result["invoices_skipped"]) == ("COMPLETED", 150)
+    parsed.clear()
+    sync(wh, dagster_instance)
+    assert parsed == []
+
+
+def test_migration_5_keeps_older_fingerprints_and_remembers_bytes_from_the_next_sync(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+) -> None:
+    configure(wh, emulator, api_key, docs=150)
+    sync(wh, dagster_instance)
+    con = duckdb.connect(str(wh.path))
+    try:
+        for column in ("body_hash", "ids", "total", "last_page", "current_page"):
+            con.execute(f"ALTER TABLE page_fingerprints DROP COLUMN {column}")
+        con.execute("UPDATE schema_meta SET version = 4")
+    finally:
+        con.close()
+    parsed.clear()
+    _, migrated = sync(Warehouse(wh.path), dagster_instance)  # a new process's Warehouse
+    assert sorted(parsed) == [50, 100]  # remembered by fingerprint only: parsed, not loaded
+    assert (migrated["status"], migrated["invoices_skipped"]) == ("COMPLETED", 150)
+    assert scalar(wh, "SELECT max(version) FROM schema_meta") == 5
+    parsed.clear()
+    sync(wh, dagster_instance)
+    assert parsed == []
