@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 KEY_ENV = "BENCH_BILLINGO_KEY"  # the benchmark account's API key, passed to children
@@ -25,3 +26,16 @@ def run_child(
         raise SystemExit(f"{what} failed:\n{tail}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """A process's peak resident set (``VmHWM``) in MB; None when it is gone. Not
+    ``ru_maxrss``: Linux carries that over fork and exec, so a child started by a large
+    parent (the benchmark's, which holds the emulator's pages) would report the parent's."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks.children import peak_rss_mb
+
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_S = 180.0
 
@@ -140,16 +142,6 @@ def _is_spawn_child(pid: int) -> bool:
         return False
 
 
-def _peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 @dataclass
 class RunProcesses:
     """Run processes of one session: each one's peak RSS (MB) and CPU seconds as last seen,
@@ -173,7 +165,7 @@ class RunProcesses:
                 # A run is a multiprocessing child of the code server. A process the run
                 # forks shows the run's command line until it execs: not a run.
                 continue
-            peak = _peak_rss_mb(pid)
+            peak = peak_rss_mb(pid)
             if peak is not None:
                 alive += 1
                 self.peak_rss_mb[pid] = max(peak, self.peak_rss_mb.get(pid, 0.0))

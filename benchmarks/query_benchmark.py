@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.children import run_child
+from benchmarks.children import peak_rss_mb, run_child
 
 TARGETS_MS = {"list_p50": 20.0, "detail_p50": 10.0}
 SCENARIOS = (
@@ -41,10 +40,6 @@ SCENARIOS = (
     "list_small_company", "detail", "sync_logs",
 )  # fmt: skip
 LIST_SCENARIOS = tuple(s for s in SCENARIOS if s.startswith("list_"))
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def scenario_args(setup: dict[str, Any]) -> dict[str, Callable[[int], dict[str, Any]]]:
@@ -99,7 +94,7 @@ def child_cold(db: str, setup: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         call(args[name](0))
         first[name] = (time.perf_counter() - t0) * 1000
-    return {"import_s": imports, "first_call_ms": first, "peak_rss_mb": _peak_rss_mb()}
+    return {"import_s": imports, "first_call_ms": first, "peak_rss_mb": peak_rss_mb()}
 
 
 def child_warm(db: str, setup: dict[str, Any], repeat: int) -> dict[str, Any]:
@@ -131,7 +126,7 @@ def child_warm(db: str, setup: dict[str, Any], repeat: int) -> dict[str, Any]:
         "cpu_ms": cpu,
         "outcomes": outcomes,
         "seconds": time.perf_counter() - started,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

@@ -22,6 +22,8 @@ def test_benchmark_runs_on_a_small_account() -> None:
     assert result["floor"]["documents"] == 300
     assert result["full_sync"]["result"]["invoices_created"] == 300
     assert result["unchanged_resync"]["result"]["invoices_skipped"] == 300
+    next_day = result["next_day_resync"]["result"]
+    assert (next_day["invoices_skipped"], next_day["invoices_updated"]) == (300, 0)
     assert "| full_sync |" in sync_report(result)
 
 
