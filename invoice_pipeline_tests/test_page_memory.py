@@ -1,5 +1,6 @@
-"""Pages remembered between syncs (``sync/page_memory.py``): a page received with the same
-bytes is not parsed again, any other page is, and nothing changed is written either way."""
+"""Pages remembered between syncs (``sync/page_memory.py``): a page unchanged but for its
+unpaid documents' ``paid_date`` is not parsed again, any other page is, and nothing
+unchanged is written either way."""
 
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -35,7 +36,7 @@ def _last_change(wh: Warehouse) -> object:
     return scalar(wh, "SELECT max(last_changed_at) FROM raw_documents")
 
 
-def test_a_same_day_resync_parses_no_page_and_the_next_day_parses_each_once(
+def test_an_unchanged_account_is_not_parsed_again_the_same_day_or_the_next(
     wh: Warehouse,
     dagster_instance: dg.DagsterInstance,
     emulator: BillingoEmulator,
@@ -45,26 +46,71 @@ def test_a_same_day_resync_parses_no_page_and_the_next_day_parses_each_once(
     configure(wh, emulator, api_key, docs=250)
     sync(wh, dagster_instance)
     assert sorted(parsed) == [50, 100, 100]
-    assert scalar(wh, "SELECT count(body_hash) FROM page_fingerprints") == 3
+    assert scalar(wh, "SELECT count(volatile_spans) FROM page_fingerprints") == 3
     before = _last_change(wh)
-
-    parsed.clear()
-    _, same_day = sync(wh, dagster_instance)
-    assert parsed == []
-    assert (same_day["status"], same_day["invoices_skipped"], same_day["api_calls"]) == (
-        "COMPLETED", 250, 3,
-    )  # fmt: skip
-
-    emulator.today = date.today() + timedelta(days=1)  # every unpaid paid_date moves
-    _, next_day = sync(wh, dagster_instance)
-    assert sorted(parsed) == [50, 100, 100]
-    assert (next_day["status"], next_day["invoices_skipped"]) == ("COMPLETED", 250)
-    assert next_day["invoices_created"] == next_day["invoices_updated"] == 0
+    first_day = emulator.today
+    # The first page holds documents paid on the first day (the emulator's payments end
+    # there), so that date is content on it: the next day its unpaid documents' new date
+    # changes its bytes, and it alone is parsed (and still skipped by content hash). From
+    # then on its unpaid documents' date is told apart again.
+    for today, pages in [(0, []), (1, [100]), (1, []), (2, [])]:
+        emulator.today = first_day + timedelta(days=today)
+        parsed.clear()
+        _, result = sync(wh, dagster_instance)
+        assert parsed == pages
+        assert (result["status"], result["invoices_skipped"], result["api_calls"]) == (
+            "COMPLETED", 250, 3,
+        )  # fmt: skip
+        assert result["invoices_created"] == result["invoices_updated"] == 0
     assert _last_change(wh) == before
 
-    parsed.clear()
+
+def test_a_paid_date_that_is_not_the_unpaid_documents_date_is_parsed_and_stored(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+) -> None:
+    """A paid document paid on the day of the first sync shares its paid_date with the
+    unpaid ones; a later correction of that date is a change, not a volatile fragment."""
+    configure(wh, emulator, api_key, docs=150)
+    target = next(
+        d for d in emulator.documents(api_key)[:100]
+        if d["payment_status"] in ("outstanding", "expired")
+    )  # fmt: skip
+    emulator.pay(api_key, target["id"], paid_date=emulator.today)
     sync(wh, dagster_instance)
-    assert parsed == []
+    emulator.pay(api_key, target["id"], paid_date=emulator.today - timedelta(days=3))
+    parsed.clear()
+    _, result = sync(wh, dagster_instance)
+    assert parsed == [100]
+    assert (result["invoices_updated"], result["invoices_skipped"]) == (1, 149)
+    paid = "SELECT paid_date FROM invoices WHERE invoice_id = ?"
+    assert scalar(wh, paid, [target["id"]]) == emulator.today - timedelta(days=3)
+
+
+def test_an_unpaid_document_without_a_paid_date_is_parsed_and_stored(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+) -> None:
+    configure(wh, emulator, api_key, docs=150)
+    sync(wh, dagster_instance)
+    unpaid = next(
+        d for d in emulator.documents(api_key)[:100]
+        if d["payment_status"] not in ("paid", "partially_paid") and d["paid_date"]
+    )  # fmt: skip
+    emulator.replace_document(api_key, unpaid["id"], {**unpaid, "paid_date": ""})
+    parsed.clear()
+    _, result = sync(wh, dagster_instance)
+    assert parsed == [100]
+    # its stored payload had a date there, so the document counts as updated
+    assert (result["invoices_updated"], result["invoices_skipped"]) == (1, 149)
+    assert scalar(wh, "SELECT count(*) FROM invoices WHERE paid_date IS NOT NULL AND "
+                  "payment_status NOT IN ('paid', 'partially_paid')") == 0  # fmt: skip
 
 
 def test_a_changed_page_is_parsed_and_loaded_and_the_others_are_not_parsed(
@@ -129,7 +175,7 @@ def test_pages_judged_by_other_validation_code_are_parsed_again(
     assert parsed == []
 
 
-def test_migration_5_keeps_older_fingerprints_and_remembers_bytes_from_the_next_sync(
+def test_migration_5_keeps_older_fingerprints_and_remembers_spans_from_the_next_sync(
     wh: Warehouse,
     dagster_instance: dg.DagsterInstance,
     emulator: BillingoEmulator,
@@ -140,7 +186,7 @@ def test_migration_5_keeps_older_fingerprints_and_remembers_bytes_from_the_next_
     sync(wh, dagster_instance)
     con = duckdb.connect(str(wh.path))
     try:
-        for column in ("body_hash", "ids", "total", "last_page", "current_page"):
+        for column in ("volatile_spans", "ids", "total", "last_page", "current_page"):
             con.execute(f"ALTER TABLE page_fingerprints DROP COLUMN {column}")
         con.execute("UPDATE schema_meta SET version = 4")
     finally:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from invoice_pipeline.billingo import models
 from invoice_pipeline.billingo import pages as billingo_pages
-from invoice_pipeline.billingo.pages import validate_page
+from invoice_pipeline.billingo.pages import still_volatile, validate_page
 from invoice_pipeline.http import ApiClient, ClientError, RetryPolicy
 from invoice_pipeline.http.lookahead import Lookahead
 from invoice_pipeline.sync import pages as sync_pages
@@ -26,7 +26,7 @@ from invoice_pipeline.sync.pages import ValidatedPage
 PER_PAGE = 100  # the API's maximum (notes §2)
 PREFETCH_PAGES = 2  # pages fetched ahead of the caller (``Lookahead``)
 
-# Part of every page's body hash: a page remembered by its bytes (``sync/page_memory.py``)
+# Part of every page's fingerprint: a page remembered as unchanged (``sync/page_memory.py``)
 # was judged by this code, so a change to the models or the checks judges every page again.
 VALIDATION_TAG = hashlib.sha256(
     b"".join(
@@ -178,8 +178,9 @@ class BillingoClient:
 
         With ``remembered`` (what the last sync kept of each page, ``sync/page_memory.py``)
         every unfiltered page is hashed in the fetch worker that received it, while the next
-        page's request is out: a page whose bytes the last sync saw is taken from there
-        without parsing; any other is validated and fingerprinted for the loader.
+        page's request is out: a page unchanged since the last sync but for its unpaid
+        documents' ``paid_date`` is taken from there without parsing; any other is validated
+        and fingerprinted for the loader.
         """
         wanted = dict(filters or {})
         fetch = partial(self._page, wanted, None if wanted else remembered)
@@ -201,9 +202,11 @@ class BillingoClient:
             received()  # the next page's request may go while this one is parsed
             if key is None or remembered is None:
                 return check(body)
-            digest = hashlib.sha256(VALIDATION_TAG + body).hexdigest()
-            result = remembered.reuse(key, body, digest) or check(body)
-            result.body_hash = digest
+            known = remembered.reuse(key, body, VALIDATION_TAG, still_volatile)
+            if known is not None:
+                return known
+            result = check(body)
+            result.fingerprint_salt = VALIDATION_TAG
             result.fingerprint()
             return result
 

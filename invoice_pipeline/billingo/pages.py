@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -73,6 +75,23 @@ def _volatile(doc: Document) -> str | None:
     if doc.paid_date and (doc.payment_status or "").lower() not in ("paid", "partially_paid"):
         return f'"paid_date":"{doc.paid_date}"'
     return None
+
+
+_PAID_DATE = re.compile(rb'"paid_date":"(\d{4}-\d{2}-\d{2})"')
+
+
+def still_volatile(fragments: list[bytes]) -> bool:
+    """Whether the bytes found where a page's volatile fragments were (``_volatile``: the
+    ``paid_date`` of unpaid documents) are such fragments still: a valid date each."""
+    for fragment in fragments:
+        found = _PAID_DATE.fullmatch(fragment)
+        if found is None:
+            return False
+        try:
+            date.fromisoformat(found.group(1).decode())
+        except ValueError:
+            return False
+    return True
 
 
 def _partially_valid(body: bytes, by_doc: dict[int, list[dict[str, Any]]]) -> ValidatedPage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,24 +35,60 @@ class ValidatedPage:
     # fetched (they count as skipped).
     listing_hashes: list[str | None] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
-    # SHA-256 of the body exactly as received (and of the validation that judged it): a
-    # page whose bytes equal the last sync's need not be parsed again (``page_memory``)
-    body_hash: str | None = None
+    # Part of the fingerprint: which code judged the page (``billingo/client.py``), so a
+    # page judged by another version is never taken as unchanged without being parsed
+    fingerprint_salt: bytes = b""
+    _spans: list[tuple[int, int]] | None = field(default=None, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
+    def volatile_spans(self) -> list[tuple[int, int]]:
+        """(start, end) of the volatile fragments in the body, in order. A fragment text is
+        left out of the spans (so it stays part of the fingerprint) when it occurs more
+        often than documents have it as their volatile member: then some occurrence is
+        content (a paid document paid on the date the unpaid ones show), and which one is
+        unknowable from the bytes."""
+        if self._spans is None:
+            spans: list[tuple[int, int]] = []
+            for text, count in Counter(v for v in self.volatile if v).items():
+                fragment = text.encode()
+                found = []
+                at = self.body.find(fragment)
+                while at >= 0:
+                    found.append((at, at + len(fragment)))
+                    at = self.body.find(fragment, at + len(fragment))
+                if len(found) == count:
+                    spans += found
+            self._spans = sorted(spans)
+        return self._spans
+
     def fingerprint(self) -> str:
-        """SHA-256 of the body without its volatile fragments: equal fingerprints of the
-        same ``page_key`` mean the same documents with the same content. (SHA-256 runs on
-        the CPU's SHA extensions: twice as fast as MD5 here. Fingerprints stored by MD5
-        only miss once, and a missed fingerprint only means the page is compared document
-        by document.) Computed once: the extraction loop hashes each page as it arrives,
-        off the batch writer's path."""
+        """SHA-256 of the salt and the body without its volatile spans: equal fingerprints
+        of the same ``page_key`` mean the same documents with the same content. (SHA-256
+        runs on the CPU's SHA extensions: twice as fast as MD5 here. A missed fingerprint
+        only means the page is compared document by document.) Computed once: the fetch
+        worker that parsed the page hashes it, off the batch writer's path."""
         if self._fingerprint is None:
-            stable = self.body
-            for fragment in {v for v in self.volatile if v}:
-                stable = stable.replace(fragment.encode(), b"")
-            self._fingerprint = hashlib.sha256(stable).hexdigest()
+            self._fingerprint = stable_digest(
+                self.body, self.volatile_spans(), self.fingerprint_salt
+            )
         return self._fingerprint
+
+    def remembered_as(self, spans: list[tuple[int, int]], fingerprint: str) -> ValidatedPage:
+        """This page with the volatile spans and fingerprint a previous sync computed."""
+        self._spans, self._fingerprint = spans, fingerprint
+        return self
+
+
+def stable_digest(body: bytes, spans: list[tuple[int, int]], salt: bytes) -> str:
+    """SHA-256 of ``salt`` and ``body`` without the (sorted, disjoint) ``spans``."""
+    digest = hashlib.sha256(salt)
+    view = memoryview(body)
+    at = 0
+    for start, end in spans:
+        digest.update(view[at:start])
+        at = end
+    digest.update(view[at:])
+    return digest.hexdigest()
 
 
 def format_validation_error(errors: list[dict[str, Any]]) -> str:

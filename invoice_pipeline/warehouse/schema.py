@@ -169,15 +169,15 @@ TABLES: dict[str, str] = {
         changes_since         TIMESTAMPTZ
     """,
     "page_fingerprints": """
-        source       VARCHAR NOT NULL,
-        company_id   INTEGER NOT NULL,
-        page_key     VARCHAR NOT NULL,
-        fingerprint  VARCHAR NOT NULL,
-        body_hash    VARCHAR,
-        ids          BIGINT[],
-        total        BIGINT,
-        last_page    BIGINT,
-        current_page BIGINT,
+        source         VARCHAR NOT NULL,
+        company_id     INTEGER NOT NULL,
+        page_key       VARCHAR NOT NULL,
+        fingerprint    VARCHAR NOT NULL,
+        volatile_spans BIGINT[],
+        ids            BIGINT[],
+        total          BIGINT,
+        last_page      BIGINT,
+        current_page   BIGINT,
         PRIMARY KEY (source, company_id, page_key)
     """,
     "company_features": """
@@ -283,14 +283,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE company_settings ALTER COLUMN frequent_sync SET NOT NULL",
         ],
     ),
-    # v5: a page's exact bytes, ids and envelope, so a page the next sync receives unchanged
-    # is not parsed again (``sync/page_memory.py``); older rows have none and are parsed
+    # v5: where a page's volatile spans were, its ids and envelope, so a page the next sync
+    # receives unchanged is not parsed again (``sync/page_memory.py``); older rows have none
+    # and are parsed
     (
         5,
         [
             f"ALTER TABLE page_fingerprints ADD COLUMN IF NOT EXISTS {column}"
             for column in (
-                "body_hash VARCHAR",
+                "volatile_spans BIGINT[]",
                 "ids BIGINT[]",
                 "total BIGINT",
                 "last_page BIGINT",
