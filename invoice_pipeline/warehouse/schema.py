@@ -173,8 +173,8 @@ TABLES: dict[str, str] = {
         company_id     INTEGER NOT NULL,
         page_key       VARCHAR NOT NULL,
         fingerprint    VARCHAR NOT NULL,
-        volatile_spans BIGINT[],
-        ids            BIGINT[],
+        volatile_spans BLOB,
+        ids            BLOB,
         total          BIGINT,
         last_page      BIGINT,
         current_page   BIGINT,
@@ -283,16 +283,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE company_settings ALTER COLUMN frequent_sync SET NOT NULL",
         ],
     ),
-    # v5: where a page's volatile spans were, its ids and envelope, so a page the next sync
-    # receives unchanged is not parsed again (``sync/page_memory.py``); older rows have none
-    # and are parsed
+    # v5: where a page's volatile spans were, its ids (both little-endian int64 BLOBs) and
+    # envelope, so a page the next sync receives unchanged is not parsed again
+    # (``sync/page_memory.py``); older rows have none and are parsed
     (
         5,
         [
             f"ALTER TABLE page_fingerprints ADD COLUMN IF NOT EXISTS {column}"
             for column in (
-                "volatile_spans BIGINT[]",
-                "ids BIGINT[]",
+                "volatile_spans BLOB",
+                "ids BLOB",
                 "total BIGINT",
                 "last_page BIGINT",
                 "current_page BIGINT",
