@@ -11,7 +11,7 @@ one, ids and envelope included.
 
 A page with rejected documents is remembered by fingerprint only, so it is validated again
 and its errors reported by every sync. What is remembered is taken (deleted) when a sync
-starts and stored again batch by batch, so only pages the last sync saw are kept.
+starts and stored again with its last batch, so only pages the last sync saw are kept.
 """
 
 from __future__ import annotations
