@@ -4,6 +4,7 @@ unchanged is written either way."""
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -34,6 +35,15 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _last_change(wh: Warehouse) -> object:
     return scalar(wh, "SELECT max(last_changed_at) FROM raw_documents")
+
+
+def _unpaid_on_page(emulator: BillingoEmulator, api_key: str, page: int) -> dict[str, Any]:
+    """A document of listing page ``page`` (100 a page) that is not paid and shows today's
+    date as its ``paid_date``."""
+    return next(
+        d for d in emulator.documents(api_key)[(page - 1) * 100 : page * 100]
+        if d["payment_status"] not in ("paid", "partially_paid") and d["paid_date"]
+    )  # fmt: skip
 
 
 def test_an_unchanged_account_is_not_parsed_again_the_same_day_or_the_next(
@@ -75,10 +85,7 @@ def test_a_paid_date_that_is_not_the_unpaid_documents_date_is_parsed_and_stored(
     """A paid document paid on the day of the first sync shares its paid_date with the
     unpaid ones; a later correction of that date is a change, not a volatile fragment."""
     configure(wh, emulator, api_key, docs=150)
-    target = next(
-        d for d in emulator.documents(api_key)[:100]
-        if d["payment_status"] in ("outstanding", "expired")
-    )  # fmt: skip
+    target = _unpaid_on_page(emulator, api_key, 1)
     emulator.pay(api_key, target["id"], paid_date=emulator.today)
     sync(wh, dagster_instance)
     emulator.pay(api_key, target["id"], paid_date=emulator.today - timedelta(days=3))
@@ -99,10 +106,7 @@ def test_an_unpaid_document_without_a_paid_date_is_parsed_and_stored(
 ) -> None:
     configure(wh, emulator, api_key, docs=150)
     sync(wh, dagster_instance)
-    unpaid = next(
-        d for d in emulator.documents(api_key)[:100]
-        if d["payment_status"] not in ("paid", "partially_paid") and d["paid_date"]
-    )  # fmt: skip
+    unpaid = _unpaid_on_page(emulator, api_key, 1)
     emulator.replace_document(api_key, unpaid["id"], {**unpaid, "paid_date": ""})
     parsed.clear()
     _, result = sync(wh, dagster_instance)
@@ -122,11 +126,8 @@ def test_a_changed_page_is_parsed_and_loaded_and_the_others_are_not_parsed(
 ) -> None:
     configure(wh, emulator, api_key, docs=250)
     sync(wh, dagster_instance)
-    target = next(
-        d for d in emulator.documents(api_key)[100:200]
-        if d["payment_status"] in ("outstanding", "expired")
-    )  # fmt: skip
-    emulator.pay(api_key, target["id"], paid_date=date(2026, 11, 21))  # page 2, in place
+    target = _unpaid_on_page(emulator, api_key, 2)
+    emulator.pay(api_key, target["id"], paid_date=date(2026, 11, 21))  # in place
     parsed.clear()
     _, result = sync(wh, dagster_instance)
     assert parsed == [100]
