@@ -93,7 +93,7 @@ def run(docs: int, rounds: int = 1) -> dict[str, Any]:
     """``rounds`` rounds of floor, full sync (into a new warehouse), unchanged re-sync (the
     same day: every page's bytes are the same) and next-day re-sync (the emulator's date
     moved on: every unpaid document's ``paid_date`` with it, as Billingo's does, so every
-    page is parsed again; nothing else changed), against one emulator. Per phase: the round
+    page's bytes changed; nothing else did), against one emulator. Per phase: the round
     with the median wall time; ``ratios``: each round's sync time over that round's floor
     (the floor is measured in every round because a shared machine's speed drifts)."""
     with tempfile.TemporaryDirectory() as tmp:
