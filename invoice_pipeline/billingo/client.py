@@ -183,7 +183,7 @@ class BillingoClient:
         and fingerprinted for the loader.
         """
         wanted = dict(filters or {})
-        fetch = partial(self._page, wanted, None if wanted else remembered)
+        fetch = partial(self._page, wanted, remembered)
         with Lookahead(fetch, workers=PREFETCH_PAGES) as ahead:
             yield from self._crawl(ahead, wanted)
 

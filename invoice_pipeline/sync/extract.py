@@ -134,8 +134,6 @@ def extract(
                     seen.add(doc_id)
             metrics.errors.extend(page.problems)
             listed_unchanged.update(page.unchanged)
-            if page.page_key:
-                page.fingerprint()  # hashed while the writer works, not on its path
             batch.append(page)
             excluded.append(skip)
             batch_size += len(page.ids) - len(skip)
