@@ -200,3 +200,26 @@ def test_migration_5_keeps_older_fingerprints_and_remembers_spans_from_the_next_
     parsed.clear()
     sync(wh, dagster_instance)
     assert parsed == []
+
+
+def test_a_damaged_remembered_page_is_parsed_and_the_sync_completes(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    parsed: list[int],
+) -> None:
+    configure(wh, emulator, api_key, docs=150)
+    sync(wh, dagster_instance)
+    with wh.write() as con:
+        con.execute(
+            "UPDATE page_fingerprints SET volatile_spans = '\\x01\\x02\\x03'::BLOB "
+            "WHERE page_key LIKE 'page=1&%'"
+        )
+    parsed.clear()
+    _, result = sync(wh, dagster_instance)
+    assert parsed == [100]
+    assert (result["status"], result["invoices_skipped"]) == ("COMPLETED", 150)
+    parsed.clear()
+    sync(wh, dagster_instance)
+    assert parsed == []

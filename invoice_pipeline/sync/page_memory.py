@@ -108,9 +108,17 @@ def take(con: duckdb.DuckDBPyConnection, source: str, company_id: int) -> Rememb
     ).fetchall()
     con.execute(f"DELETE FROM page_fingerprints WHERE {_KEY}", params)
     return RememberedPages(
-        (key, RememberedPage(fp, spans, ids or b"", total, last, current))
+        (key, RememberedPage(fp, _readable(spans, ids), ids or b"", total, last, current))
         for key, fp, spans, ids, total, last, current in rows
     )
+
+
+def _readable(spans: bytes | None, ids: bytes | None) -> bytes | None:
+    """The spans, or None (the page is parsed) when the row cannot be the packed pairs and
+    ids ``store`` wrote: a damaged row costs a parse, not a failed sync."""
+    if spans is None or ids is None or len(spans) % 16 or len(ids) % 8:
+        return None
+    return spans
 
 
 # Ids and spans are packed as little-endian 64-bit integers, in memory for the whole sync
