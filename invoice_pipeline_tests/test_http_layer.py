@@ -5,15 +5,17 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import pickle
 import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -36,6 +38,7 @@ from invoice_pipeline.http import (
     TransportError,
 )
 from invoice_pipeline.http.client import extract_server_message
+from invoice_pipeline.http.lookahead import WORKER_NICENESS, Lookahead
 from invoice_pipeline.http.policy import parse_retry_after
 
 # --------------------------------------------------------------------------- scripted server
@@ -682,3 +685,20 @@ def test_api_key_never_leaks(serve: Any, caplog: pytest.LogCaptureFixture) -> No
     assert caplog.records  # retries were logged ...
     assert all(key not in r.getMessage() for r in caplog.records)  # ... without the key
     assert key not in caplog.text
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+def test_lookahead_workers_yield_the_cpu_to_the_caller() -> None:
+    """The pages are fetched at a lower priority than the thread that loads them."""
+
+    def niceness(page: int, received: Callable[[], None]) -> int:
+        received()
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with Lookahead(niceness, workers=2) as ahead:
+        ahead.schedule(1)
+        ahead.schedule(2)
+        workers = [ahead.take(1), ahead.take(2)]
+    assert workers == [min(19, caller + WORKER_NICENESS)] * 2
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller

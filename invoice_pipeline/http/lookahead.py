@@ -8,10 +8,18 @@ as from a sequential client (retries of a failed status or transport error inclu
 the calls counted are the same; only parsing overlaps the next request. The worker threads
 spend their time in socket reads and pydantic-core, the caller's in the loader (DuckDB
 releases the GIL).
+
+The workers run at a lower scheduling priority (``WORKER_NICENESS``): in a full sync both
+cores are busy and the batch writer is the slower side, so when the two compete for a core
+the writer should get it; the workers take what it leaves. Nothing else competes in a
+plain fetch, which runs as fast as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +31,21 @@ T = TypeVar("T")
 Fetch = Callable[[int, Callable[[], None]], T]
 """``fetch(n, received)``: get and parse page n, calling ``received()`` once its response is
 in (before parsing it), which lets page n+1's request go."""
+
+
+# Niceness of the worker threads (Linux, where it is per thread). A full sync of 100,000
+# documents: 0.21 s faster at 10 (median of 10 paired runs, faster in 8 of them); no
+# better at 19.
+WORKER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this worker thread ``WORKER_NICENESS`` steps nicer than its process."""
+    if sys.platform != "linux":  # elsewhere the call may act on the whole process
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):  # not permitted: the fetch works at the usual priority
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS)
 
 
 class LookaheadStopped(RuntimeError):
@@ -39,7 +62,9 @@ class Lookahead(Generic[T]):
 
     def __init__(self, fetch: Fetch[T], workers: int = 2) -> None:
         self._fetch = fetch
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookahead")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="lookahead", initializer=_lower_priority
+        )
         self._ahead: dict[int, Future[T]] = {}
         self._turn = threading.Condition()
         self._next: int | None = None  # the page whose request may go now
