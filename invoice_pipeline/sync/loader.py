@@ -128,7 +128,8 @@ def normalize_pending(
     returns (invoices, lines) written."""
     params = {"source": mapping.source, "company": company_id}
     lagging = f"{_KEY} AND normalized_hash IS DISTINCT FROM content_hash"
-    if not _count(con, f"SELECT count(*) FROM raw_documents WHERE {lagging}", params):
+    invoices = _count(con, f"SELECT count(*) FROM raw_documents WHERE {lagging}", params)
+    if not invoices:
         return 0, 0  # the usual case: 2 ms, where binding the parse below alone takes 60
     con.execute(
         f"""
@@ -139,7 +140,6 @@ def normalize_pending(
         """,
         params,
     )
-    invoices = _count(con, "SELECT count(*) FROM pending")
     lines = _write_normalized(con, mapping, params)
     con.execute("DROP TABLE pending")
     con.execute(f"UPDATE raw_documents SET normalized_hash = content_hash WHERE {lagging}", params)
