@@ -3,6 +3,7 @@ unpaid documents' ``paid_date`` is not parsed again, any other page is, and noth
 unchanged is written either way."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -33,29 +34,56 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return seen
 
 
-def _last_change(wh: Warehouse) -> object:
-    return scalar(wh, "SELECT max(last_changed_at) FROM raw_documents")
+@dataclass
+class Account:
+    """One company's Billingo account on the emulator, synced through the Dagster assets."""
+
+    wh: Warehouse
+    instance: dg.DagsterInstance
+    emulator: BillingoEmulator
+    api_key: str
+    parsed: list[int]
+
+    def first_sync(self, docs: int) -> dict[str, Any]:
+        configure(self.wh, self.emulator, self.api_key, docs=docs)
+        return sync(self.wh, self.instance)[1]
+
+    def resync(self, wh: Warehouse | None = None) -> tuple[list[int], dict[str, Any]]:
+        """The documents per page parsed by the next sync, and its result."""
+        self.parsed.clear()
+        _, result = sync(wh or self.wh, self.instance)
+        return list(self.parsed), result
+
+    def unpaid_on_page(self, page: int) -> dict[str, Any]:
+        """A document of listing page ``page`` (100 a page) that is not paid and shows
+        today's date as its ``paid_date``."""
+        return next(
+            d for d in self.emulator.documents(self.api_key)[(page - 1) * 100 : page * 100]
+            if d["payment_status"] not in ("paid", "partially_paid") and d["paid_date"]
+        )  # fmt: skip
 
 
-def _unpaid_on_page(emulator: BillingoEmulator, api_key: str, page: int) -> dict[str, Any]:
-    """A document of listing page ``page`` (100 a page) that is not paid and shows today's
-    date as its ``paid_date``."""
-    return next(
-        d for d in emulator.documents(api_key)[(page - 1) * 100 : page * 100]
-        if d["payment_status"] not in ("paid", "partially_paid") and d["paid_date"]
-    )  # fmt: skip
-
-
-def test_an_unchanged_account_is_not_parsed_again_the_same_day_or_the_next(
+@pytest.fixture
+def account(
     wh: Warehouse,
     dagster_instance: dg.DagsterInstance,
     emulator: BillingoEmulator,
     api_key: str,
     parsed: list[int],
+) -> Account:
+    return Account(wh, dagster_instance, emulator, api_key, parsed)
+
+
+def _last_change(wh: Warehouse) -> object:
+    return scalar(wh, "SELECT max(last_changed_at) FROM raw_documents")
+
+
+def test_an_unchanged_account_is_not_parsed_again_the_same_day_or_the_next(
+    account: Account,
 ) -> None:
-    configure(wh, emulator, api_key, docs=250)
-    sync(wh, dagster_instance)
-    assert sorted(parsed) == [50, 100, 100]
+    wh, emulator = account.wh, account.emulator
+    account.first_sync(docs=250)
+    assert sorted(account.parsed) == [50, 100, 100]
     assert scalar(wh, "SELECT count(volatile_spans) FROM page_fingerprints") == 3
     before = _last_change(wh)
     first_day = emulator.today
@@ -65,8 +93,7 @@ def test_an_unchanged_account_is_not_parsed_again_the_same_day_or_the_next(
     # then on its unpaid documents' date is told apart again.
     for today, pages in [(0, []), (1, [100]), (1, []), (2, [])]:
         emulator.today = first_day + timedelta(days=today)
-        parsed.clear()
-        _, result = sync(wh, dagster_instance)
+        parsed, result = account.resync()
         assert parsed == pages
         assert (result["status"], result["invoices_skipped"], result["api_calls"]) == (
             "COMPLETED", 250, 3,
@@ -76,79 +103,57 @@ def test_an_unchanged_account_is_not_parsed_again_the_same_day_or_the_next(
 
 
 def test_a_paid_date_that_is_not_the_unpaid_documents_date_is_parsed_and_stored(
-    wh: Warehouse,
-    dagster_instance: dg.DagsterInstance,
-    emulator: BillingoEmulator,
-    api_key: str,
-    parsed: list[int],
+    account: Account,
 ) -> None:
     """A paid document paid on the day of the first sync shares its paid_date with the
     unpaid ones; a later correction of that date is a change, not a volatile fragment."""
-    configure(wh, emulator, api_key, docs=150)
-    target = _unpaid_on_page(emulator, api_key, 1)
-    emulator.pay(api_key, target["id"], paid_date=emulator.today)
-    sync(wh, dagster_instance)
-    emulator.pay(api_key, target["id"], paid_date=emulator.today - timedelta(days=3))
-    parsed.clear()
-    _, result = sync(wh, dagster_instance)
+    emulator, key = account.emulator, account.api_key
+    configure(account.wh, emulator, key, docs=150)
+    target = account.unpaid_on_page(1)
+    emulator.pay(key, target["id"], paid_date=emulator.today)
+    sync(account.wh, account.instance)
+    emulator.pay(key, target["id"], paid_date=emulator.today - timedelta(days=3))
+    parsed, result = account.resync()
     assert parsed == [100]
     assert (result["invoices_updated"], result["invoices_skipped"]) == (1, 149)
     paid = "SELECT paid_date FROM invoices WHERE invoice_id = ?"
-    assert scalar(wh, paid, [target["id"]]) == emulator.today - timedelta(days=3)
+    assert scalar(account.wh, paid, [target["id"]]) == emulator.today - timedelta(days=3)
 
 
-def test_an_unpaid_document_without_a_paid_date_is_parsed_and_stored(
-    wh: Warehouse,
-    dagster_instance: dg.DagsterInstance,
-    emulator: BillingoEmulator,
-    api_key: str,
-    parsed: list[int],
-) -> None:
-    configure(wh, emulator, api_key, docs=150)
-    sync(wh, dagster_instance)
-    unpaid = _unpaid_on_page(emulator, api_key, 1)
-    emulator.replace_document(api_key, unpaid["id"], {**unpaid, "paid_date": ""})
-    parsed.clear()
-    _, result = sync(wh, dagster_instance)
+def test_an_unpaid_document_without_a_paid_date_is_parsed_and_stored(account: Account) -> None:
+    account.first_sync(docs=150)
+    unpaid = account.unpaid_on_page(1)
+    account.emulator.replace_document(account.api_key, unpaid["id"], {**unpaid, "paid_date": ""})
+    parsed, result = account.resync()
     assert parsed == [100]
     # its stored payload had a date there, so the document counts as updated
     assert (result["invoices_updated"], result["invoices_skipped"]) == (1, 149)
-    assert scalar(wh, "SELECT count(*) FROM invoices WHERE paid_date IS NOT NULL AND "
+    assert scalar(account.wh, "SELECT count(*) FROM invoices WHERE paid_date IS NOT NULL AND "
                   "payment_status NOT IN ('paid', 'partially_paid')") == 0  # fmt: skip
 
 
 def test_a_changed_page_is_parsed_and_loaded_and_the_others_are_not_parsed(
-    wh: Warehouse,
-    dagster_instance: dg.DagsterInstance,
-    emulator: BillingoEmulator,
-    api_key: str,
-    parsed: list[int],
+    account: Account,
 ) -> None:
-    configure(wh, emulator, api_key, docs=250)
-    sync(wh, dagster_instance)
-    target = _unpaid_on_page(emulator, api_key, 2)
-    emulator.pay(api_key, target["id"], paid_date=date(2026, 11, 21))  # in place
-    parsed.clear()
-    _, result = sync(wh, dagster_instance)
+    account.first_sync(docs=250)
+    target = account.unpaid_on_page(2)
+    account.emulator.pay(account.api_key, target["id"], paid_date=date(2026, 11, 21))  # in place
+    parsed, result = account.resync()
     assert parsed == [100]
     assert (result["invoices_updated"], result["invoices_skipped"]) == (1, 249)
     paid = "SELECT payment_status FROM invoices WHERE invoice_id = ?"
-    assert scalar(wh, paid, [target["id"]]) == "paid"
+    assert scalar(account.wh, paid, [target["id"]]) == "paid"
 
 
 def test_a_page_with_a_rejected_document_is_validated_and_reported_by_every_sync(
-    wh: Warehouse,
-    dagster_instance: dg.DagsterInstance,
-    emulator: BillingoEmulator,
-    api_key: str,
-    parsed: list[int],
+    account: Account,
 ) -> None:
-    configure(wh, emulator, api_key, docs=150)
-    bad = emulator.documents(api_key)[120]
-    emulator.replace_document(api_key, bad["id"], {**bad, "gross_total": "not money"})
-    _, first = sync(wh, dagster_instance)
-    parsed.clear()
-    _, second = sync(wh, dagster_instance)
+    emulator, key = account.emulator, account.api_key
+    configure(account.wh, emulator, key, docs=150)
+    bad = emulator.documents(key)[120]
+    emulator.replace_document(key, bad["id"], {**bad, "gross_total": "not money"})
+    first = sync(account.wh, account.instance)[1]
+    parsed, second = account.resync()
     assert parsed == [50]  # the page holding the bad document; the first page is remembered
     for result in (first, second):
         assert result["status"] == "PARTIAL"
@@ -157,69 +162,45 @@ def test_a_page_with_a_rejected_document_is_validated_and_reported_by_every_sync
 
 
 def test_pages_judged_by_other_validation_code_are_parsed_again(
-    wh: Warehouse,
-    dagster_instance: dg.DagsterInstance,
-    emulator: BillingoEmulator,
-    api_key: str,
-    parsed: list[int],
-    monkeypatch: pytest.MonkeyPatch,
+    account: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configure(wh, emulator, api_key, docs=150)
-    sync(wh, dagster_instance)
+    account.first_sync(docs=150)
     monkeypatch.setattr(billingo_client, "VALIDATION_TAG", b"a later version of the models")
-    parsed.clear()
-    _, result = sync(wh, dagster_instance)
+    parsed, result = account.resync()
     assert sorted(parsed) == [50, 100]
     assert (result["status"], result["invoices_skipped"]) == ("COMPLETED", 150)
-    parsed.clear()
-    sync(wh, dagster_instance)
+    parsed, _ = account.resync()
     assert parsed == []
 
 
 def test_migration_5_keeps_older_fingerprints_and_remembers_spans_from_the_next_sync(
-    wh: Warehouse,
-    dagster_instance: dg.DagsterInstance,
-    emulator: BillingoEmulator,
-    api_key: str,
-    parsed: list[int],
+    account: Account,
 ) -> None:
-    configure(wh, emulator, api_key, docs=150)
-    sync(wh, dagster_instance)
-    con = duckdb.connect(str(wh.path))
+    account.first_sync(docs=150)
+    con = duckdb.connect(str(account.wh.path))
     try:
         for column in ("volatile_spans", "ids", "total", "last_page", "current_page"):
             con.execute(f"ALTER TABLE page_fingerprints DROP COLUMN {column}")
         con.execute("UPDATE schema_meta SET version = 4")
     finally:
         con.close()
-    parsed.clear()
-    _, migrated = sync(Warehouse(wh.path), dagster_instance)  # a new process's Warehouse
+    parsed, migrated = account.resync(Warehouse(account.wh.path))  # a new process's Warehouse
     assert sorted(parsed) == [50, 100]  # remembered by fingerprint only: parsed, not loaded
     assert (migrated["status"], migrated["invoices_skipped"]) == ("COMPLETED", 150)
-    assert scalar(wh, "SELECT max(version) FROM schema_meta") == 5
-    parsed.clear()
-    sync(wh, dagster_instance)
+    assert scalar(account.wh, "SELECT max(version) FROM schema_meta") == 5
+    parsed, _ = account.resync()
     assert parsed == []
 
 
-def test_a_damaged_remembered_page_is_parsed_and_the_sync_completes(
-    wh: Warehouse,
-    dagster_instance: dg.DagsterInstance,
-    emulator: BillingoEmulator,
-    api_key: str,
-    parsed: list[int],
-) -> None:
-    configure(wh, emulator, api_key, docs=150)
-    sync(wh, dagster_instance)
-    with wh.write() as con:
+def test_a_damaged_remembered_page_is_parsed_and_the_sync_completes(account: Account) -> None:
+    account.first_sync(docs=150)
+    with account.wh.write() as con:
         con.execute(
             "UPDATE page_fingerprints SET volatile_spans = '\\x01\\x02\\x03'::BLOB "
             "WHERE page_key LIKE 'page=1&%'"
         )
-    parsed.clear()
-    _, result = sync(wh, dagster_instance)
+    parsed, result = account.resync()
     assert parsed == [100]
     assert (result["status"], result["invoices_skipped"]) == ("COMPLETED", 150)
-    parsed.clear()
-    sync(wh, dagster_instance)
+    parsed, _ = account.resync()
     assert parsed == []
