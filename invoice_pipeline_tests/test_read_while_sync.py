@@ -103,6 +103,10 @@ def test_a_failed_sync_leaves_readers_on_the_last_complete_one(
     now = json.loads(cli("invoices", "list", "--company", "4", "--format", "json").stdout)
     assert now["count"] == first["count"] == 450
     assert now["snapshot"]["data_as_of"] == first["snapshot"]["data_as_of"]
+    # The per-day summary the list counts and searches from holds the carried rows too.
+    number = first["results"][-1]["invoice_number"]
+    found = cli("invoices", "list", "--company", "4", "--search", number, "--format", "json")
+    assert number in [r["invoice_number"] for r in json.loads(found.stdout)["results"]]
     logs = json.loads(cli("sync-logs", "--company", "4", "--format", "json").stdout)
     assert [r["status"] for r in logs["results"]] == ["FAILED", "COMPLETED"]  # logs are current
     assert cli("sync", "--company", "4").returncode == 0

@@ -17,8 +17,8 @@ sorted by company, newest first, so a company's page reads only its own row grou
 Beside the invoices, ``snapshot_invoice_days`` summarises them per company, source, payment
 status and day (how many; their lower-cased invoice numbers and a signature of those): the
 query module counts and pages a large company's list from it and reads only the days a page
-shows (``queries/invoices.py``). It is derived from the snapshot's own invoices, so it
-always agrees with them; like the list, it leaves out invoices marked deleted
+shows (``queries/invoices.py``). It is derived from the very rows the snapshot's invoices
+are copied from, so it always agrees with them; like the list, it leaves out invoices marked deleted
 (``sync/deletions.py``).
 
 When the data tables would come out exactly as in the previous snapshot (same rows, same
@@ -32,6 +32,7 @@ import hashlib
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -82,12 +83,12 @@ _GRAM_COLUMNS = ", ".join(
 _KEYS = "company_id, source, payment_status, invoice_date, chunk"
 _INVOICE_DAYS = [
     f"""
-    CREATE TEMP TABLE snapshot_numbers AS
+    CREATE TABLE scratch.snapshot_numbers AS
     SELECT company_id, source, payment_status, invoice_date,
            lower(invoice_number) AS number,
            (row_number() OVER (PARTITION BY company_id, source, payment_status, invoice_date
                                ORDER BY invoice_id) - 1) // {_CHUNK} AS chunk
-    FROM snap.invoices WHERE deleted_at IS NULL
+    FROM ({{invoices}}) WHERE deleted_at IS NULL
     """,
     f"""
     CREATE TABLE snap.snapshot_invoice_days (
@@ -100,19 +101,19 @@ _INVOICE_DAYS = [
     SELECT k.company_id, k.source, k.payment_status, k.invoice_date, k.invoices, k.numbers,
            {", ".join(f"coalesce(g.g{k}, 0)" for k in range(GRAM_WORDS))}
     FROM (SELECT {_KEYS}, count(*) AS invoices, string_agg(number, chr(10)) AS numbers
-          FROM temp.snapshot_numbers GROUP BY ALL) k
+          FROM scratch.snapshot_numbers GROUP BY ALL) k
     LEFT JOIN (
         SELECT {_KEYS}, {_GRAM_COLUMNS}
         FROM (SELECT {_KEYS}, ({_GRAM_CODE}) % {_GRAM_BITS} AS bit
               FROM (SELECT *, unnest(range(1, length(number) - 1)) AS i
-                    FROM temp.snapshot_numbers))
+                    FROM scratch.snapshot_numbers))
         GROUP BY ALL) g
     ON k.company_id = g.company_id AND k.source = g.source AND k.chunk = g.chunk
        AND k.payment_status IS NOT DISTINCT FROM g.payment_status
        AND k.invoice_date IS NOT DISTINCT FROM g.invoice_date
     ORDER BY k.company_id, k.invoice_date DESC NULLS LAST, k.source, k.payment_status
     """,
-    "DROP TABLE temp.snapshot_numbers",
+    "DROP TABLE scratch.snapshot_numbers",
 ]
 
 # What a snapshot that copies its predecessor's data tables (``_data_signature``) replaces.
@@ -150,38 +151,27 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
     try:
         if has_prev:
             con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
-        con.execute(f"CREATE TEMP TABLE stale AS {_STALE}")
+        con.execute("ATTACH ':memory:' AS scratch")  # seen by the cursors of _copy_data
+        con.execute(f"CREATE TABLE scratch.stale AS {_STALE}")
         signature = _data_signature(con)
         reuse = has_prev and _stored_signature(con) == signature
         if reuse:  # the data tables would be the previous snapshot's: copy them with it
             shutil.copyfile(previous, target)  # type: ignore[arg-type]
         con.execute(f"ATTACH '{target}' AS snap (ROW_GROUP_SIZE {config.SNAPSHOT_ROW_GROUP_SIZE})")
-        for table in _REPLACED if reuse else ():
-            con.execute(f"DROP TABLE snap.{table}")
-        for table, order in {} if reuse else SNAPSHOT_DATA.items():
-            carried = (
-                f"UNION ALL BY NAME SELECT * FROM prev.{table} "
-                "WHERE (source, company_id) IN (SELECT * FROM stale)"
-                if has_prev
-                else ""
-            )
-            con.execute(
-                f"CREATE TABLE snap.{table} AS SELECT * FROM ("
-                f"SELECT * FROM main.{table} "
-                f"WHERE (source, company_id) NOT IN (SELECT * FROM stale) {carried}"
-                f") ORDER BY {order}"
-            )
-        for statement in () if reuse else _INVOICE_DAYS:
-            con.execute(statement)
+        if reuse:
+            for table in _REPLACED:
+                con.execute(f"DROP TABLE snap.{table}")
+        else:
+            _copy_data(con, home, has_prev)
         carried_as_of = (
             "UNION ALL SELECT * FROM prev.snapshot_companies "
-            "WHERE (source, company_id) IN (SELECT * FROM stale)"
+            "WHERE (source, company_id) IN (SELECT * FROM scratch.stale)"
             if has_prev
             else ""
         )
         con.execute(
             f"CREATE TABLE snap.snapshot_companies AS SELECT * FROM ({_AS_OF}) "
-            f"WHERE (source, company_id) NOT IN (SELECT * FROM stale) {carried_as_of}"
+            f"WHERE (source, company_id) NOT IN (SELECT * FROM scratch.stale) {carried_as_of}"
         )
         for table, order in SNAPSHOT_CURRENT.items():
             con.execute(f"CREATE TABLE snap.{table} AS SELECT * FROM main.{table} ORDER BY {order}")
@@ -201,14 +191,58 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
         finally:
             con.execute(f'USE "{home}"')
     finally:
-        con.execute("DROP TABLE IF EXISTS temp.stale")
-        con.execute("DROP TABLE IF EXISTS temp.snapshot_numbers")
-        for alias in ("snap", "prev"):
+        for alias in ("snap", "prev", "scratch"):
             if alias in {r[0] for r in con.execute("SHOW DATABASES").fetchall()}:
                 con.execute(f"DETACH {alias}")
     _repoint(link_path(db_path), target)
     _remove_old(db_path, keep={target, previous})
     return target
+
+
+def _rows(table: str, has_prev: bool) -> str:
+    """The rows of ``table`` the new snapshot holds: the warehouse's, but the previous
+    snapshot's for the (source, company) pairs whose last sync has not succeeded."""
+    carried = (
+        f"UNION ALL BY NAME SELECT * FROM prev.{table} "
+        "WHERE (source, company_id) IN (SELECT * FROM scratch.stale)"
+    )
+    return (
+        f"SELECT * FROM main.{table} "
+        f"WHERE (source, company_id) NOT IN (SELECT * FROM scratch.stale) "
+        f"{carried if has_prev else ''}"
+    )
+
+
+def _copy_data(con: duckdb.DuckDBPyConnection, home: str, has_prev: bool) -> None:
+    """Write the data tables and the per-day summary on two cursors at once.
+
+    Each statement compresses and writes its table on one core, so one after the other they
+    leave the second core idle: the invoices go on one cursor, the lines, the other data
+    tables and the summary on the other (publishing 100,000 invoices: 0.5 s instead of 0.75). The
+    summary reads the same rows as the invoices table (``_rows``): the writer lock is held,
+    nothing changes them meanwhile."""
+    tables = [
+        f"CREATE TABLE snap.{table} AS SELECT * FROM ({_rows(table, has_prev)}) ORDER BY {order}"
+        for table, order in SNAPSHOT_DATA.items()
+    ]
+    days = [s.replace("{invoices}", _rows("invoices", has_prev)) for s in _INVOICE_DAYS]
+    lanes = [tables[:1], [*tables[1:], *days]]
+    cursors = [con.cursor() for _ in lanes]
+    try:
+        for cursor in cursors:  # a cursor starts in the connection's default database
+            cursor.execute(f'USE "{home}"')
+        with ThreadPoolExecutor(len(lanes), thread_name_prefix="publish") as pool:
+            done = [pool.submit(_run, c, lane) for c, lane in zip(cursors, lanes, strict=True)]
+        for future in done:
+            future.result()
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _run(con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+    for statement in statements:
+        con.execute(statement)
 
 
 def _data_signature(con: duckdb.DuckDBPyConnection) -> str:
@@ -217,7 +251,7 @@ def _data_signature(con: duckdb.DuckDBPyConnection) -> str:
     the rows taken from the warehouse), the (source, company) pairs carried over from the
     previous snapshot, the code that builds them and the DuckDB version. Equal digests mean
     equal data tables, so a sync that changed nothing copies the previous snapshot's file
-    instead of rebuilding them (publishing 100,000 invoices: 0.1 s instead of 0.6 s)."""
+    instead of rebuilding them (publishing 100,000 invoices: 0.1 s instead of 0.5 s)."""
     parts = [repr(SNAPSHOT_DATA), *_INVOICE_DAYS]
     parts += [
         str(r) for r in con.execute("SELECT library_version FROM pragma_version()").fetchall()
@@ -236,10 +270,10 @@ def _data_signature(con: duckdb.DuckDBPyConnection) -> str:
             str(r)
             for r in con.execute(
                 f"SELECT count(*), sum(hash(t)::HUGEINT) FROM main.{table} t "
-                "WHERE (source, company_id) NOT IN (SELECT * FROM stale)"
+                "WHERE (source, company_id) NOT IN (SELECT * FROM scratch.stale)"
             ).fetchall()
         ]
-    parts += [str(r) for r in con.execute("SELECT * FROM stale ORDER BY ALL").fetchall()]
+    parts += [str(r) for r in con.execute("SELECT * FROM scratch.stale ORDER BY ALL").fetchall()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
