@@ -8,7 +8,11 @@ import dagster as dg
 import httpx
 import pytest
 
+from invoice_pipeline.billingo.client import BillingoClient
+from invoice_pipeline.billingo.mapping import MAPPING
 from invoice_pipeline.emulators.billingo import BillingoEmulator
+from invoice_pipeline.http import RetryPolicy
+from invoice_pipeline.sync.loader import BatchCounts, load_batch
 from invoice_pipeline.warehouse import Warehouse
 from invoice_pipeline_tests.helpers import configure, scalar, sync
 
@@ -297,3 +301,42 @@ def test_documents_whose_normalized_rows_lag_are_rebuilt_without_the_api(
     assert scalar(wh, "SELECT count(*) FROM invoice_items") == _lines(emulator, api_key)
     lag = "SELECT count(*) FROM raw_documents WHERE normalized_hash IS DISTINCT FROM content_hash"
     assert scalar(wh, lag) == 0
+
+
+def test_a_batch_of_new_documents_deletes_nothing_and_a_changed_one_replaces_its_rows(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str
+) -> None:
+    """``load_batch`` on a real warehouse, its statements read from DuckDB's query log: rows
+    of a document are only written with its raw document, so a batch of new documents
+    deletes no invoice or line (the deletes would scan the company's rows batch after
+    batch); a batch with a changed document replaces that document's rows, nothing else."""
+    emulator.add_account(api_key, docs=150, seed=5)
+    client = BillingoClient(
+        company_id=4, api_key=api_key, base_url=emulator.base_url,
+        policy=RetryPolicy(requests_per_minute=None),
+    )  # fmt: skip
+
+    def load() -> tuple[BatchCounts, list[str]]:
+        pages = list(client.document_pages())
+        with wh.session() as session, session.transaction() as con:
+            con.execute("CALL truncate_duckdb_logs()")
+            con.execute("CALL enable_logging('QueryLog')")
+            counts = load_batch(con, MAPPING, 4, pages, [[] for _ in pages])
+            con.execute("CALL disable_logging()")
+            logged = con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'")
+            deletes = [m for (m,) in logged.fetchall() if m.lstrip().upper().startswith("DELETE")]
+        return counts, deletes
+
+    with client:
+        first, deletes = load()
+        assert (first.created, first.updated, deletes) == (150, 0, [])
+        doc = next(d for d in emulator.documents(api_key) if d["payment_status"] != "paid")
+        emulator.pay(api_key, doc["id"], paid_date=date(2026, 11, 20))
+        again, deletes = load()
+    assert (again.created, again.updated, again.skipped) == (0, 1, 149)
+    assert len(deletes) == 3  # its raw document, invoice and lines
+    assert scalar(wh, "SELECT count(*) FROM invoices") == 150
+    assert scalar(wh, "SELECT count(*) FROM invoice_items") == _lines(emulator, api_key)
+    assert scalar(wh, f"SELECT paid_date FROM invoices WHERE invoice_id = {doc['id']}") == date(
+        2026, 11, 20
+    )

@@ -4,7 +4,7 @@
 bodies by DuckDB, ids from validation, each hashed and parsed into the mapping's struct in
 one pass over the pages), compares content hashes with ``raw_documents``,
 stores only new and changed documents, and writes their invoices and lines from the same
-staged rows (lines of a changed invoice are replaced). Unchanged documents cost a hash
+staged rows (the rows of a changed invoice are replaced). Unchanged documents cost a hash
 comparison and are not written at all.
 
 ``normalize_pending`` rebuilds invoices and lines from ``raw_documents`` for every document
@@ -26,6 +26,9 @@ _KEY = "source = $source AND company_id = $company"
 _DOCUMENTS = page_documents(
     "raw_batch", {"ids": "BIGINT", "volatile": "VARCHAR"}, {"skip": "BIGINT"}
 )
+# The staged documents to store: read in place, their parsed structs never copied.
+_CHANGED = """(SELECT c.content_hash, first_seen_at, last_changed_at, s.d
+               FROM changed c JOIN staged s USING (document_id))"""
 
 
 @dataclass
@@ -108,15 +111,7 @@ def load_batch(
             """,
             params,
         )
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP VIEW pending AS  -- a view: the parsed structs stay put
-            SELECT c.content_hash, first_seen_at, last_changed_at, s.d
-            FROM changed c JOIN staged s USING (document_id)
-            """
-        )
-        lines = _write_normalized(con, mapping, params)
-        con.execute("DROP VIEW pending")
+        lines = _write_normalized(con, mapping, params, _CHANGED, replace=updated > 0)
     con.execute("DROP TABLE staged; DROP TABLE changed")
     return BatchCounts(created, updated, staged - created - updated, lines)
 
@@ -140,23 +135,34 @@ def normalize_pending(
         """,
         params,
     )
-    lines = _write_normalized(con, mapping, params)
+    lines = _write_normalized(con, mapping, params, "pending", replace=True)
     con.execute("DROP TABLE pending")
     con.execute(f"UPDATE raw_documents SET normalized_hash = content_hash WHERE {lagging}", params)
     return invoices, lines
 
 
 def _write_normalized(
-    con: duckdb.DuckDBPyConnection, mapping: SourceMapping, params: dict[str, object]
+    con: duckdb.DuckDBPyConnection,
+    mapping: SourceMapping,
+    params: dict[str, object],
+    pending: str,
+    *,
+    replace: bool,
 ) -> int:
-    """Replace the invoices and lines of the documents in ``pending`` (a temp table or
-    view, which the caller drops)."""
+    """Write the invoices and lines of the documents in ``pending`` (a table, or a query in
+    parentheses, with ``content_hash``, ``first_seen_at``, ``last_changed_at`` and the parsed
+    struct ``d``); with ``replace``, their current rows are deleted first.
+
+    Rows of a document are only ever written with its raw document, in the same
+    transaction, so a document new to ``raw_documents`` has none: a batch of new documents
+    skips the deletes, which scan every stored invoice and line of the company (batch after
+    batch, a first sync's scans would grow with the square of its documents)."""
     invoice_select = ", ".join(f"{expr} AS {col}" for col, expr in mapping.invoice_columns.items())
-    for table in ("invoices", "invoice_items"):
+    for table in ("invoices", "invoice_items") if replace else ():
         con.execute(
             f"""
             DELETE FROM {table} WHERE {_KEY} AND invoice_id IN
-              (SELECT {mapping.invoice_columns["invoice_id"]} FROM pending)
+              (SELECT {mapping.invoice_columns["invoice_id"]} FROM {pending})
             """,
             params,
         )
@@ -165,7 +171,7 @@ def _write_normalized(
         INSERT INTO invoices BY NAME
         SELECT $source AS source, CAST($company AS INTEGER) AS company_id, {invoice_select},
                content_hash, first_seen_at, last_changed_at
-        FROM pending
+        FROM {pending}
         """,
         params,
     )
@@ -179,7 +185,7 @@ def _write_normalized(
         FROM (
             SELECT d.id AS invoice_id, unnest({mapping.items_expr}) AS it,
                    generate_subscripts({mapping.items_expr}, 1) AS line_no
-            FROM pending
+            FROM {pending}
         )
         """,
         params,
