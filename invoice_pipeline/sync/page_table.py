@@ -1,4 +1,4 @@
-"""Page bodies handed to DuckDB as an Arrow table, without copying them.
+"""Page bodies (and lists of document ids) handed to DuckDB as Arrow tables, not copied.
 
 Both the document loader and the catalog upsert register such a table and let DuckDB split
 each body into its documents (``page_documents``). The table holds one chunk per page, so
@@ -7,12 +7,15 @@ session's memory limit). Per-page lists (ids, volatile members, skipped indexes)
 parameters, unnested once into one row per page and joined on the ``page`` column.
 
 Everything is built from buffers: ``pa.array()`` over Python lists imports pandas, and
-pandas is 40 MB of a sync process's memory that nothing else in a sync needs.
+pandas is 40 MB of a sync process's memory that nothing else in a sync needs. A large id list
+goes as a table too (``id_table``): as a list parameter, each id becomes a DuckDB value
+object first (500,000 ids: 76 MB more peak memory and 0.17 s, against 27 MB and 0.05 s).
 """
 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 
 import pyarrow as pa
 
@@ -35,6 +38,13 @@ def page_table(pages: list[ValidatedPage]) -> pa.Table:
         [pa.chunked_array(bodies, pa.binary()), pa.chunked_array(numbers, pa.int64())],
         names=["body", "page"],
     )
+
+
+def id_table(ids: Iterable[int]) -> pa.Table:
+    """One BIGINT column ``document_id`` holding ``ids``."""
+    values = array("q", ids)
+    column = pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+    return pa.Table.from_arrays([column], names=["document_id"])
 
 
 def page_documents(table: str, per_document: dict[str, str], per_page: dict[str, str]) -> str:
