@@ -20,6 +20,7 @@ from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.billx import BillxEmulator
 from invoice_pipeline.emulators.server import Request, Response
 from invoice_pipeline.orchestration.source_assets import sync_run_config
+from invoice_pipeline.sync import deletions
 from invoice_pipeline.warehouse import Warehouse, snapshot
 from invoice_pipeline.warehouse.schema import SCHEMA_VERSION, ensure_schema
 from invoice_pipeline_tests.helpers import (
@@ -431,3 +432,12 @@ def test_an_empty_listing_of_a_stored_account_marks_nothing_deleted(
     assert (empty["status"], empty["invoices_deleted"]) == ("PARTIAL", 0)
     assert "listed no documents for company 4" in empty["errors"][-1]["error"]
     assert scalar(wh, "SELECT count(*) FROM invoices WHERE deleted_at IS NOT NULL") == 0
+
+
+def test_a_failing_deletion_query_raises_its_own_error(wh: Warehouse) -> None:
+    """The listed ids are a registered table for the query; when the query fails, its own
+    error reaches the sync log, not DuckDB's refusal to unregister in an aborted transaction."""
+    with wh.write() as con:
+        con.execute("ALTER TABLE raw_documents RENAME TO raw_documents_gone")
+    with pytest.raises(duckdb.CatalogException, match="raw_documents"), wh.write() as con:
+        deletions.mark_unseen(con, "billingo", 4, {1, 2, 3})

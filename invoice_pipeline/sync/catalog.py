@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from invoice_pipeline.sync.page_table import page_documents, page_table
+from invoice_pipeline.sync.page_table import page_documents, page_table, registered
 from invoice_pipeline.sync.pages import ValidatedPage
 
 _ENTRIES = page_documents("catalog_batch", {"ids": "BIGINT"}, {"skip": "BIGINT"})
@@ -38,18 +38,17 @@ def upsert_catalog(
     if not pages:
         return 0, 0
     params = {"source": source, "company": company_id}
-    con.register("catalog_batch", page_table(pages))
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE catalog_staged AS
-        WITH entries AS ({_ENTRIES})
-        SELECT ids AS entry_id, doc, md5(CAST(doc AS VARCHAR)) AS content_hash
-        FROM entries WHERE ids IS NOT NULL AND NOT list_contains(skip, idx)
-        QUALIFY row_number() OVER (PARTITION BY entry_id) = 1
-        """,
-        {"ids": [p.ids for p in pages], "skip": [sorted(p.rejected) for p in pages]},
-    )
-    con.unregister("catalog_batch")
+    with registered(con, "catalog_batch", page_table(pages)):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE catalog_staged AS
+            WITH entries AS ({_ENTRIES})
+            SELECT ids AS entry_id, doc, md5(CAST(doc AS VARCHAR)) AS content_hash
+            FROM entries WHERE ids IS NOT NULL AND NOT list_contains(skip, idx)
+            QUALIFY row_number() OVER (PARTITION BY entry_id) = 1
+            """,
+            {"ids": [p.ids for p in pages], "skip": [sorted(p.rejected) for p in pages]},
+        )
     key, table = target.key, target.table
     con.execute(
         f"""

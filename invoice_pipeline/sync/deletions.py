@@ -15,12 +15,11 @@ writes them unmarked).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 
 import duckdb
 
-from invoice_pipeline.sync.page_table import id_table
+from invoice_pipeline.sync.page_table import id_table, registered
 
 _KEY = "source = $source AND company_id = $company"
 
@@ -32,7 +31,7 @@ def mark_unseen(
     ``listed`` (every id a complete full crawl listed, rejected ones included); returns how
     many were newly marked."""
     params: dict[str, object] = {"source": source, "company": company_id}
-    with _registered(con, listed):
+    with registered(con, "listed_ids", id_table(listed)):
         unseen = con.execute(  # an anti join: a third of the time of NOT IN, no UPDATE if none
             f"""
             SELECT document_id FROM raw_documents ANTI JOIN listed_ids USING (document_id)
@@ -61,7 +60,7 @@ def restore_listed(
     returns how many. Costs one count when nothing is marked."""
     if not listed or not any_marked(con, source, company_id):
         return 0
-    with _registered(con, listed):
+    with registered(con, "listed_ids", id_table(listed)):
         restored = con.execute(
             f"""
             UPDATE raw_documents SET deleted_at = NULL
@@ -74,16 +73,6 @@ def restore_listed(
     if restored:
         copy_marks(con, source, company_id)
     return len(restored)
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, listed: Collection[int]) -> Iterator[None]:
-    """``listed`` as the table ``listed_ids`` (``sync/page_table.py``: not a list parameter)."""
-    con.register("listed_ids", id_table(listed))
-    try:
-        yield
-    finally:
-        con.unregister("listed_ids")
 
 
 def copy_marks(con: duckdb.DuckDBPyConnection, source: str, company_id: int) -> None:

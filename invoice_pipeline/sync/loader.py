@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import duckdb
 
 from invoice_pipeline.sync.mapping import SourceMapping
-from invoice_pipeline.sync.page_table import page_documents, page_table
+from invoice_pipeline.sync.page_table import page_documents, page_table, registered
 from invoice_pipeline.sync.pages import ValidatedPage
 
 _KEY = "source = $source AND company_id = $company"
@@ -56,24 +56,23 @@ def load_batch(
     if not pages:
         return BatchCounts()
     params = {"source": mapping.source, "company": company_id}
-    con.register("raw_batch", page_table(pages))  # on failure the connection is discarded
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE staged AS
-        WITH docs AS ({_DOCUMENTS})
-        SELECT ids AS document_id, doc,
-               md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
-                        ELSE replace(CAST(doc AS VARCHAR), volatile, '') END) AS content_hash,
-               json_transform(doc, {mapping.structure_sql}) AS d
-        FROM docs WHERE NOT list_contains(skip, idx)
-        """,
-        {
-            "ids": [p.ids for p in pages],
-            "volatile": [p.volatile or [None] * len(p.ids) for p in pages],
-            "skip": excluded,
-        },
-    )
-    con.unregister("raw_batch")
+    with registered(con, "raw_batch", page_table(pages)):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE staged AS
+            WITH docs AS ({_DOCUMENTS})
+            SELECT ids AS document_id, doc,
+                   md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
+                            ELSE replace(CAST(doc AS VARCHAR), volatile, '') END) AS content_hash,
+                   json_transform(doc, {mapping.structure_sql}) AS d
+            FROM docs WHERE NOT list_contains(skip, idx)
+            """,
+            {
+                "ids": [p.ids for p in pages],
+                "volatile": [p.volatile or [None] * len(p.ids) for p in pages],
+                "skip": excluded,
+            },
+        )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE changed AS
