@@ -18,8 +18,8 @@ Beside the invoices, ``snapshot_invoice_days`` summarises them per company, sour
 status and day (how many; their lower-cased invoice numbers and a signature of those): the
 query module counts and pages a large company's list from it and reads only the days a page
 shows (``queries/invoices.py``). It is derived from the very rows the snapshot's invoices
-are copied from, so it always agrees with them; like the list, it leaves out invoices marked deleted
-(``sync/deletions.py``).
+are copied from, so it always agrees with them; like the list, it leaves out invoices
+marked deleted (``sync/deletions.py``).
 
 When the data tables would come out exactly as in the previous snapshot (same rows, same
 columns, same carried-over companies: ``_data_signature``), the new generation starts as a
@@ -163,15 +163,9 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
                 con.execute(f"DROP TABLE snap.{table}")
         else:
             _copy_data(con, home, has_prev)
-        carried_as_of = (
-            "UNION ALL SELECT * FROM prev.snapshot_companies "
-            "WHERE (source, company_id) IN (SELECT * FROM scratch.stale)"
-            if has_prev
-            else ""
-        )
         con.execute(
-            f"CREATE TABLE snap.snapshot_companies AS SELECT * FROM ({_AS_OF}) "
-            f"WHERE (source, company_id) NOT IN (SELECT * FROM scratch.stale) {carried_as_of}"
+            "CREATE TABLE snap.snapshot_companies AS "
+            + _rows("snapshot_companies", has_prev, current=f"({_AS_OF})")
         )
         for table, order in SNAPSHOT_CURRENT.items():
             con.execute(f"CREATE TABLE snap.{table} AS SELECT * FROM main.{table} ORDER BY {order}")
@@ -199,18 +193,17 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
     return target
 
 
-def _rows(table: str, has_prev: bool) -> str:
-    """The rows of ``table`` the new snapshot holds: the warehouse's, but the previous
-    snapshot's for the (source, company) pairs whose last sync has not succeeded."""
-    carried = (
-        f"UNION ALL BY NAME SELECT * FROM prev.{table} "
-        "WHERE (source, company_id) IN (SELECT * FROM scratch.stale)"
-    )
-    return (
-        f"SELECT * FROM main.{table} "
-        f"WHERE (source, company_id) NOT IN (SELECT * FROM scratch.stale) "
-        f"{carried if has_prev else ''}"
-    )
+# The (source, company) pairs whose rows a new snapshot takes from the warehouse: all but
+# those whose last sync has not succeeded (``_STALE``, kept in ``scratch.stale``).
+_CURRENT_PAIRS = "(source, company_id) NOT IN (SELECT * FROM scratch.stale)"
+
+
+def _rows(table: str, has_prev: bool, current: str | None = None) -> str:
+    """The rows of ``table`` the new snapshot holds: those of ``current`` (the warehouse's
+    table of that name unless given), but the previous snapshot's for the stale pairs."""
+    carried = f"UNION ALL BY NAME SELECT * FROM prev.{table} WHERE NOT {_CURRENT_PAIRS}"
+    source = current or f"main.{table}"
+    return f"SELECT * FROM {source} WHERE {_CURRENT_PAIRS} {carried if has_prev else ''}"
 
 
 def _copy_data(con: duckdb.DuckDBPyConnection, home: str, has_prev: bool) -> None:
@@ -218,9 +211,9 @@ def _copy_data(con: duckdb.DuckDBPyConnection, home: str, has_prev: bool) -> Non
 
     Each statement compresses and writes its table on one core, so one after the other they
     leave the second core idle: the invoices go on one cursor, the lines, the other data
-    tables and the summary on the other (publishing 100,000 invoices: 0.5 s instead of 0.75). The
-    summary reads the same rows as the invoices table (``_rows``): the writer lock is held,
-    nothing changes them meanwhile."""
+    tables and the summary on the other (publishing 100,000 invoices: 0.5 s instead of
+    0.75). The summary reads the same rows as the invoices table (``_rows``): the writer
+    lock is held, nothing changes them meanwhile."""
     tables = [
         f"CREATE TABLE snap.{table} AS SELECT * FROM ({_rows(table, has_prev)}) ORDER BY {order}"
         for table, order in SNAPSHOT_DATA.items()
@@ -269,8 +262,7 @@ def _data_signature(con: duckdb.DuckDBPyConnection) -> str:
         parts += [
             str(r)
             for r in con.execute(
-                f"SELECT count(*), sum(hash(t)::HUGEINT) FROM main.{table} t "
-                "WHERE (source, company_id) NOT IN (SELECT * FROM scratch.stale)"
+                f"SELECT count(*), sum(hash(t)::HUGEINT) FROM main.{table} t WHERE {_CURRENT_PAIRS}"
             ).fetchall()
         ]
     parts += [str(r) for r in con.execute("SELECT * FROM scratch.stale ORDER BY ALL").fetchall()]
