@@ -11,9 +11,12 @@ import pytest
 from invoice_pipeline.billingo.client import BillingoClient
 from invoice_pipeline.billingo.mapping import MAPPING
 from invoice_pipeline.emulators.billingo import BillingoEmulator
+from invoice_pipeline.emulators.server import Request, Response
 from invoice_pipeline.http import RetryPolicy
+from invoice_pipeline.sync import extract
 from invoice_pipeline.sync.loader import BatchCounts, load_batch
 from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline.warehouse.connection import WriteSession
 from invoice_pipeline_tests.helpers import configure, scalar, sync
 
 
@@ -340,3 +343,40 @@ def test_a_batch_of_new_documents_deletes_nothing_and_a_changed_one_replaces_its
     assert scalar(wh, f"SELECT paid_date FROM invoices WHERE invoice_id = {doc['id']}") == date(
         2026, 11, 20
     )
+
+
+def test_a_crawl_that_shifts_loads_each_document_once_across_writer_reconnects(
+    wh: Warehouse,
+    dagster_instance: dg.DagsterInstance,
+    emulator: BillingoEmulator,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A document created mid-crawl shifts the later pages by one, so one document is listed
+    twice. The writer reopens its connection every 100 documents; the counts stay exact."""
+    configure(wh, emulator, api_key, docs=450)
+    monkeypatch.setattr(extract, "RECONNECT_DOCUMENTS", 100)
+    monkeypatch.setenv("INVOICE_PIPELINE_BATCH_DOCUMENTS", "100")
+    reconnects: list[int] = []
+    real_reconnect = WriteSession.reconnect
+
+    def counted(session: WriteSession) -> None:
+        reconnects.append(1)
+        real_reconnect(session)
+
+    monkeypatch.setattr(WriteSession, "reconnect", counted)
+
+    def add_before_page_three(request: Request) -> Response | None:
+        if request.path == "/v3/documents" and ("page", "3") in request.query:
+            emulator.before_request = None
+            emulator.add_document(api_key)
+        return None
+
+    emulator.before_request = add_before_page_three
+    _, result = sync(wh, dagster_instance)
+    assert (result["status"], result["errors"]) == ("COMPLETED", [])
+    assert result["invoices_processed"] == result["invoices_created"] == 450
+    assert result["invoices_skipped"] == 0
+    assert len(reconnects) >= 3  # after 200 (batches of 100 after the first), 300, 400
+    assert scalar(wh, "SELECT count(DISTINCT document_id) FROM raw_documents") == 450
+    assert scalar(wh, "SELECT count(*) FROM invoices") == 450

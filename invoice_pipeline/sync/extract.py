@@ -34,6 +34,11 @@ LOAD_THREADS = 1
 # start the writer idled for the first 82 pages (about 0.4 s of a 100,000-document sync).
 FIRST_BATCH_DOCUMENTS = 1024
 
+# DuckDB keeps the metadata of each row group a connection wrote (about 1 MB per 8,192
+# documents) until the connection closes: the writer reconnects after this many written
+# documents, so a sync's memory does not grow with the account (``WriteSession.reconnect``).
+RECONNECT_DOCUMENTS = 32768
+
 
 def extract(
     wh: Warehouse,
@@ -66,9 +71,10 @@ def extract(
     # remembers none, so the next one parses every page (and compares its documents).
     unsaved = RememberedPages()
     last_commit = time.monotonic()
+    written = 0  # documents written through the writer's current connection
 
     def write(pages_: list[ValidatedPage], excluded_: list[list[int]], final: bool) -> None:
-        nonlocal last_commit
+        nonlocal last_commit, written
         # A page remembered unchanged from the last sync holds only stored, unchanged
         # documents: DuckDB need not look at it. Pages that had in-sync duplicates are not
         # remembered (their copy of a document may be newer than the one stored).
@@ -84,15 +90,10 @@ def extract(
         if not load and not final and time.monotonic() - last_commit < UNCHANGED_COMMIT_S:
             return  # nothing to store but progress: it waits a little
         with session.transaction() as con:
-            totals.add(
-                load_batch(
-                    con,
-                    mapping,
-                    company_id,
-                    [pages_[i] for i in load],
-                    [excluded_[i] for i in load],
-                )
+            counts = load_batch(
+                con, mapping, company_id, [pages_[i] for i in load], [excluded_[i] for i in load]
             )
+            totals.add(counts)
             store_listing_hashes(
                 con,
                 mapping.source,
@@ -110,6 +111,10 @@ def extract(
             metrics.api_calls_made = api_calls()
             log.record(con, log_id, metrics)
         last_commit = time.monotonic()
+        written += counts.created + counts.updated
+        if written >= RECONNECT_DOCUMENTS and not final:
+            session.reconnect()
+            written = 0
         session.yield_to_waiting()  # other companies' syncs write between our batches
 
     with (
