@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from invoice_pipeline import config
 from invoice_pipeline.sync import log, page_memory
+from invoice_pipeline.sync.id_set import IdSet
 from invoice_pipeline.sync.loader import BatchCounts, load_batch, store_listing_hashes
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.page_memory import RememberedPage, RememberedPages
@@ -50,16 +51,16 @@ def extract(
     api_calls: Callable[[], int],
     metrics: log.SyncMetrics,
     batch_documents: int,
-) -> set[int]:
+) -> IdSet:
     """Load every valid, first-seen document of ``pages``; ``metrics`` is filled in as it goes
     and stored in the sync log with every batch that stores documents (at least once a
     second otherwise: ``UNCHANGED_COMMIT_S``). A page ``remembered`` unchanged from the last
     sync is not loaded; every page is remembered again for the next one. Returns the id of
     every document the pages listed (loaded, rejected, or listed unchanged and not fetched):
     deletion detection's input (``sync/deletions.py``)."""
-    seen: set[int] = set()
+    seen = IdSet()  # loaded or to be loaded; 8 bytes an id (``sync/id_set.py``)
     rejected_seen: set[int] = set()
-    listed_unchanged: set[int] = set()
+    listed_unchanged = IdSet()
     totals = BatchCounts()
     batch: list[ValidatedPage] = []
     excluded: list[list[int]] = []
@@ -126,6 +127,8 @@ def extract(
             if pending is None or pending.done():  # no batch of ours is being written: while
                 session.yield_to_waiting()  # we fetch, other companies' syncs may write
             skip: list[int] = []
+            known = seen.known(page.ids)
+            first_seen: set[int] = set()
             for index, doc_id in enumerate(page.ids):
                 if index in page.rejected:
                     skip.append(index)
@@ -133,10 +136,11 @@ def extract(
                         metrics.errors.append(page.rejected[index])
                     if doc_id is not None:
                         rejected_seen.add(doc_id)
-                elif doc_id is None or doc_id in seen:
+                elif doc_id is None or known[index] or doc_id in first_seen:
                     skip.append(index)
                 else:
-                    seen.add(doc_id)
+                    first_seen.add(doc_id)
+            seen.update(first_seen)
             metrics.errors.extend(page.problems)
             listed_unchanged.update(page.unchanged)
             batch.append(page)
@@ -151,4 +155,6 @@ def extract(
         if pending is not None:
             pending.result()
         write(batch, excluded, True)  # the rest, and the final api call count
-    return seen | rejected_seen | listed_unchanged
+    seen.update(rejected_seen)
+    seen.update(listed_unchanged)
+    return seen

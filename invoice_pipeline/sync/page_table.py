@@ -19,8 +19,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
+from invoice_pipeline.sync.id_set import IdSet
 from invoice_pipeline.sync.pages import ValidatedPage
 
 
@@ -54,7 +56,7 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
 
 def id_table(ids: Iterable[int]) -> pa.Table:
     """One BIGINT column ``document_id`` holding ``ids``."""
-    values = array("q", ids)
+    values = ids.array() if isinstance(ids, IdSet) else np.fromiter(ids, np.int64)
     column = pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
     return pa.Table.from_arrays([column], names=["document_id"])
 
