@@ -161,6 +161,7 @@ def test_a_bad_sync_setting_fails_the_sync_naming_the_variable(
         ("INVOICE_PIPELINE_BATCH_DOCUMENTS", "abc"),
         ("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY", "lots"),
         ("INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY", "lots"),
+        ("INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY", "lots"),
     ]:
         out = cli("sync", "--json", env={name: value})
         [result] = json.loads(out.stdout)
@@ -213,3 +214,19 @@ def test_a_run_that_fails_after_its_sync_exits_non_zero_and_says_why(
     again = cli("sync", "--json")  # the next run publishes what the failed one stored
     assert again.returncode == 0
     assert json.loads(again.stdout)[0]["invoices_skipped"] == 3
+
+
+def test_the_data_checks_run_under_their_own_memory_limit(
+    emulator: BillingoEmulator, api_key: str
+) -> None:
+    """A check memory limit DuckDB cannot work in leaves the blocking checks unevaluated:
+    the run fails, saying which checks and why, and the next run with the default passes."""
+    emulator.add_account(api_key, docs=3, seed=3)
+    configure_company(emulator, api_key)
+    out = cli("sync", "--json", env={"INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY": "1KB"})
+    [result] = json.loads(out.stdout)
+    assert (out.returncode, result["status"]) == (1, "FAILED")
+    assert "blocking asset checks failed" in result["errors"][-1]["error"]
+    assert "check no_orphan_items could not be evaluated: Out of Memory" in out.stderr
+    again = cli("sync", "--json")
+    assert again.returncode == 0, again.stdout

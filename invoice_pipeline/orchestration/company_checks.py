@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from invoice_pipeline import config
 from invoice_pipeline.orchestration.checks import INTEGRITY_CHECKS, company_of
 from invoice_pipeline.orchestration.quality_checks import QUALITY_CHECKS
 from invoice_pipeline.orchestration.sync_checks import COUNT_CHECKS, syncs_are_fresh
@@ -33,6 +34,7 @@ def company_checks(
     selected = context.selected_asset_check_keys
     results: list[dg.AssetCheckResult] = []
     with warehouse.get().read() as con:
+        con.execute("SET memory_limit = ?", [config.duckdb_check_memory()])
         for check in COMPANY_CHECKS:
             if dg.AssetCheckKey(dg.AssetKey(check.asset), check.name) not in selected:
                 continue

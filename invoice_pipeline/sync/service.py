@@ -161,7 +161,9 @@ def extract_company(
     metrics = log.SyncMetrics()
     client: SourceClient | None = None
     try:
-        config.duckdb_publish_memory()  # the run publishes at its end: a bad setting fails now
+        # The run checks its data and publishes at its end: a bad setting fails it now.
+        config.duckdb_check_memory()
+        config.duckdb_publish_memory()
         known: dict[int, str] = {}
         with wh.write() as con:
             if source.listing_hashes:
