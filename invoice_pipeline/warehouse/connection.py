@@ -268,8 +268,5 @@ class Warehouse:
 
 
 def _publish(session: WriteSession, db_path: Path) -> Path:
-    """The session's last work: a snapshot, under its own memory limit
-    (``config.duckdb_publish_memory``)."""
-    con = session.connection
-    con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
-    return snapshot.publish(con, db_path)
+    """The session's last work: a snapshot (under its own memory limits)."""
+    return snapshot.publish(session.connection, db_path)
