@@ -105,7 +105,7 @@ def duckdb_load_memory() -> str:
     ``INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY``, else 128MB. Loading needs a batch's staging
     tables, not a large buffer pool; more is faster (512MB: about a quarter less DuckDB time,
     with fewer page faults) but costs about 180 MB, which a 500 MB budget does not have:
-    with 128MB a full sync of 100,000 documents peaks at about 420 MB."""
+    with 128MB a full sync of 100,000 documents peaks at about 435 MB."""
     return _memory("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY", "128MB")
 
 
