@@ -4,6 +4,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from invoice_pipeline.warehouse import Warehouse
 
 
@@ -31,3 +33,23 @@ def test_a_long_session_yields_to_a_waiting_writer_between_transactions(tmp_path
             con.execute("INSERT INTO marks VALUES ('second batch')")
             marks = [r[0] for r in con.execute("SELECT who FROM marks").fetchall()]
     assert marks == ["first batch", "other", "second batch"]
+
+
+def test_a_writer_spills_beside_the_warehouse_not_into_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB spills an in-memory database to ``.tmp`` under the working directory, and the
+    writer's connection is one (the warehouse is attached to it): it spills to
+    ``<warehouse>.tmp`` instead, whichever directory the sync runs from."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.session(memory_limit="32MB", threads=1) as session:
+        sorted_ = session.connection.execute(
+            "SELECT count(*) FROM (SELECT md5(i::VARCHAR) AS m FROM range(1000000) t(i) ORDER BY m)"
+        ).fetchone()
+        assert sorted_ == (1_000_000,)  # 45 MB of strings sorted under 32 MB: DuckDB spilled
+        assert (tmp_path / "w.duckdb.tmp").is_dir()  # removed again when the session closes
+        assert list(elsewhere.iterdir()) == []
+    assert list(elsewhere.iterdir()) == []

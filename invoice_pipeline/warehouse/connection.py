@@ -34,11 +34,14 @@ CHECKPOINT_THRESHOLD = "128MB"
 YIELD_CHECK_S = 0.05
 
 
-def _duckdb_config() -> dict[str, str]:
-    """Bounded memory (the buffer pool otherwise grows to most of RAM) and spill space."""
+def _duckdb_config(db_path: Path) -> dict[str, str]:
+    """Bounded memory (the buffer pool otherwise grows to most of RAM), and spill space
+    beside the warehouse: an in-memory database, which the writer's connection is, would
+    spill to ``.tmp`` in whatever directory the process runs in."""
     return {
         "memory_limit": config.duckdb_memory(),
         "preserve_insertion_order": "false",
+        "temp_directory": f"{db_path}.tmp",
     }
 
 
@@ -202,9 +205,9 @@ class Warehouse:
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         if read_only:
-            con = duckdb.connect(str(self.path), read_only=True, config=_duckdb_config())
+            con = duckdb.connect(str(self.path), read_only=True, config=_duckdb_config(self.path))
         else:  # attached to an in-memory instance: ATTACH takes the row group size (config)
-            con = duckdb.connect(":memory:", config=_duckdb_config())
+            con = duckdb.connect(":memory:", config=_duckdb_config(self.path))
             try:
                 path = str(self.path).replace("'", "''")
                 con.execute(
