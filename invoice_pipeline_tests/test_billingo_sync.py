@@ -13,9 +13,9 @@ from invoice_pipeline.billingo.mapping import MAPPING
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.server import Request, Response
 from invoice_pipeline.http import RetryPolicy
-from invoice_pipeline.sync import extract, id_set
+from invoice_pipeline.sync import id_set
 from invoice_pipeline.sync.loader import BatchCounts, load_batch
-from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline.warehouse import Warehouse, connection
 from invoice_pipeline.warehouse.connection import WriteSession
 from invoice_pipeline_tests.helpers import configure, scalar, sync
 
@@ -357,7 +357,7 @@ def test_a_crawl_that_shifts_loads_each_document_once_across_id_merges_and_recon
     and the writer reopens its connection every 100 documents; the counts stay exact."""
     configure(wh, emulator, api_key, docs=450)
     monkeypatch.setattr(id_set, "MERGE_AT", 50)
-    monkeypatch.setattr(extract, "RECONNECT_DOCUMENTS", 100)
+    monkeypatch.setattr(connection, "RECONNECT_DOCUMENTS", 100)
     monkeypatch.setenv("INVOICE_PIPELINE_BATCH_DOCUMENTS", "100")
     reconnects: list[int] = []
     real_reconnect = WriteSession.reconnect

@@ -35,14 +35,6 @@ LOAD_THREADS = 1
 # start the writer idled for the first 82 pages (about 0.4 s of a 100,000-document sync).
 FIRST_BATCH_DOCUMENTS = 1024
 
-# DuckDB keeps the metadata of each row group a connection wrote (about 1 MB per 8,192
-# documents) until the connection closes: the writer reconnects after this many written
-# documents, so a sync's memory does not grow with the account (``WriteSession.reconnect``).
-# A reconnect costs the crawl about 0.1 s (its checkpoint; the writer is the slower side):
-# every 32,768 documents cost a 100,000-document sync 0.12 s (10 pairs). Every 131,072
-# holds at most 16 MB of such metadata for about 1% of a large sync's time.
-RECONNECT_DOCUMENTS = 131072
-
 
 def extract(
     wh: Warehouse,
@@ -75,10 +67,9 @@ def extract(
     # remembers none, so the next one parses every page (and compares its documents).
     unsaved = RememberedPages()
     last_commit = time.monotonic()
-    written = 0  # documents written through the writer's current connection
 
     def write(pages_: list[ValidatedPage], excluded_: list[list[int]], final: bool) -> None:
-        nonlocal last_commit, written
+        nonlocal last_commit
         # A page remembered unchanged from the last sync holds only stored, unchanged
         # documents: DuckDB need not look at it. Pages that had in-sync duplicates are not
         # remembered (their copy of a document may be newer than the one stored).
@@ -115,10 +106,7 @@ def extract(
             metrics.api_calls_made = api_calls()
             log.record(con, log_id, metrics)
         last_commit = time.monotonic()
-        written += counts.created + counts.updated
-        if written >= RECONNECT_DOCUMENTS and not final:
-            session.reconnect()
-            written = 0
+        session.wrote(counts.created + counts.updated)  # reconnects now and then
         session.yield_to_waiting()  # other companies' syncs write between our batches
 
     with (
