@@ -42,6 +42,9 @@ YIELD_CHECK_S = 0.05
 # large sync's time.
 RECONNECT_DOCUMENTS = 131072
 
+# The name of the warehouse in a writer's in-memory connection.
+_ALIAS = "warehouse"
+
 
 def _duckdb_config(db_path: Path) -> dict[str, str]:
     """Bounded memory (the buffer pool otherwise grows to most of RAM), and spill space
@@ -225,11 +228,7 @@ class Warehouse:
         else:  # attached to an in-memory instance: ATTACH takes the row group size (config)
             con = duckdb.connect(":memory:", config=_duckdb_config(self.path))
             try:
-                path = str(self.path).replace("'", "''")
-                con.execute(
-                    f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {config.ROW_GROUP_SIZE})"
-                )
-                con.execute("USE warehouse")
+                _attach(con, self.path)
             except BaseException:
                 con.close()
                 raise
@@ -286,6 +285,22 @@ class Warehouse:
                 con.close()
 
 
+def _attach(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """Attach the warehouse to a writer's in-memory connection, as its default database."""
+    path = str(db_path).replace("'", "''")
+    con.execute(f"ATTACH '{path}' AS {_ALIAS} (ROW_GROUP_SIZE {config.ROW_GROUP_SIZE})")
+    con.execute(f"USE {_ALIAS}")
+
+
+def _reattach(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """Detach the warehouse and attach it again: DuckDB frees what it loaded of it."""
+    con.execute("USE memory")
+    con.execute(f"DETACH {_ALIAS}")
+    _attach(con, db_path)
+
+
 def _publish(session: WriteSession, db_path: Path) -> Path:
-    """The session's last work: a snapshot (under its own memory limits)."""
-    return snapshot.publish(session.connection, db_path)
+    """The session's last work: a snapshot (under its own memory limits), copied in rounds
+    from a large warehouse (``snapshot_ranges``)."""
+    con = session.connection
+    return snapshot.publish(con, db_path, reattach=lambda: _reattach(con, db_path))

@@ -32,12 +32,14 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 
 from invoice_pipeline import config
+from invoice_pipeline.warehouse import snapshot_ranges
 from invoice_pipeline.warehouse.schema import SNAPSHOT_CURRENT, SNAPSHOT_DATA, VIEWS
 
 _STALE = """
@@ -140,10 +142,15 @@ def current_file(db_path: Path) -> Path | None:
         return None
 
 
-def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    db_path: Path,
+    reattach: Callable[[], None] | None = None,
+) -> Path:
     """Write a new snapshot from the writer connection ``con`` (outside a transaction,
     under the writer lock, which is then left under the publish memory limit) and make it
-    current; returns its path."""
+    current; returns its path. ``reattach`` detaches the warehouse from ``con`` and
+    attaches it again: given, a large warehouse is copied in rounds (``snapshot_ranges``)."""
     db_path = Path(db_path)
     previous = current_file(db_path)
     target = db_path.with_name(f"{db_path.stem}.read.{uuid.uuid4().hex[:12]}.duckdb")
@@ -165,7 +172,7 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path) -> Path:
             for table in _REPLACED:
                 con.execute(f"DROP TABLE snap.{table}")
         else:
-            _copy_data(con, home, has_prev)
+            _copy_data(con, home, has_prev, reattach)
         con.execute(
             "CREATE TABLE snap.snapshot_companies AS "
             + _rows("snapshot_companies", has_prev, current=f"({_AS_OF})")
@@ -209,20 +216,49 @@ def _rows(table: str, has_prev: bool, current: str | None = None) -> str:
     return f"SELECT * FROM {source} WHERE {_CURRENT_PAIRS} {carried if has_prev else ''}"
 
 
-def _copy_data(con: duckdb.DuckDBPyConnection, home: str, has_prev: bool) -> None:
+def _copy_data(
+    con: duckdb.DuckDBPyConnection,
+    home: str,
+    has_prev: bool,
+    reattach: Callable[[], None] | None,
+) -> None:
     """Write the data tables and the per-day summary on two cursors at once.
 
     Each statement compresses and writes its table on one core, so one after the other they
     leave the second core idle: the invoices go on one cursor, the lines, the other data
     tables and the summary on the other (publishing 100,000 invoices: 0.5 s instead of
     0.75). The summary reads the same rows as the invoices table (``_rows``): the writer
-    lock is held, nothing changes them meanwhile."""
-    tables = [
-        f"CREATE TABLE snap.{table} AS SELECT * FROM ({_rows(table, has_prev)}) ORDER BY {order}"
+    lock is held, nothing changes them meanwhile. A large warehouse is copied in rounds,
+    attached anew before each (``snapshot_ranges``)."""
+    rows = {table: _rows(table, has_prev) for table in SNAPSHOT_DATA}
+    whole = dict.fromkeys(snapshot_ranges.KEYS, "")
+    plan = snapshot_ranges.rounds(con, rows) if reattach is not None else [whole]
+    rest = [
+        _copy(table, order, rows[table], "", create=True)
         for table, order in SNAPSHOT_DATA.items()
+        if table not in whole
     ]
-    days = [s.replace("{invoices}", _rows("invoices", has_prev)) for s in _INVOICE_DAYS]
-    lanes = [tables[:1], [*tables[1:], *days]]
+    days = [s.replace("{invoices}", rows["invoices"]) for s in _INVOICE_DAYS]
+    for number, filters in enumerate(plan):
+        if len(plan) > 1 and reattach is not None:
+            reattach()  # frees what the statements before loaded of the warehouse
+        copies = [
+            _copy(table, SNAPSHOT_DATA[table], rows[table], where, create=number == 0)
+            for table, where in filters.items()
+        ]
+        last = number == len(plan) - 1
+        lanes = [copies[:1], copies[1:] + (rest + days if last else [])]
+        _run_lanes(con, home, lanes)
+
+
+def _copy(table: str, order: str, rows: str, where: str, *, create: bool) -> str:
+    """The statement that copies the ``rows`` of ``table`` (those ``where`` selects)."""
+    into = f"CREATE TABLE snap.{table} AS" if create else f"INSERT INTO snap.{table}"
+    return f"{into} SELECT * FROM ({rows}) {f'WHERE {where}' if where else ''} ORDER BY {order}"
+
+
+def _run_lanes(con: duckdb.DuckDBPyConnection, home: str, lanes: list[list[str]]) -> None:
+    """Each lane's statements in order on a cursor of its own, the lanes at once."""
     cursors = [con.cursor() for _ in lanes]
     try:
         for cursor in cursors:  # a cursor starts in the connection's default database

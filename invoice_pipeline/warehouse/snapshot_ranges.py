@@ -1,0 +1,88 @@
+"""Ranges of the snapshot's sort keys, for copying a large warehouse a part at a time.
+
+A statement that copies a table makes DuckDB load the metadata of every column of every
+row group it reads, about 2.5 KB each with the writers' 2,048-row groups, and keep it until
+the warehouse is detached: copying 300,000 invoices held 17 MB of it (46 columns, 147 row
+groups), their lines 12 MB. Above ``COPY_ROWS`` invoices the snapshot's invoices and lines
+are copied in rounds, each one range of their sort keys, with the warehouse attached anew
+before each round (``snapshot.publish``), and each round sorts only its own rows. Appended
+round after round in key order, the rows stay sorted. A range's company and key bounds are
+plain column comparisons, so DuckDB skips the row groups whose zone maps lie outside it.
+Publishing 300,000 documents: 1.9-2.1 s and 298-305 MB before, 1.7-1.8 s and 286-293 MB in
+rounds; a full sync of 500,000: peak 512-519 MB before, 484-502 MB. Smaller rounds hold less
+still but cost time (100,000 documents in rounds of 65,536: 33 MB less, 0.13 s slower).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Invoices per round (and the lines of about as many invoices).
+COPY_ROWS = 131072
+
+# The sort key of each table copied in rounds: (column, descending). Rows of one (company,
+# key) value stay in one round; within a round the statement sorts by the full order.
+KEYS = {"invoices": ("invoice_date", True), "invoice_items": ("invoice_id", False)}
+
+
+def rounds(con: duckdb.DuckDBPyConnection, rows: dict[str, str]) -> list[dict[str, str]]:
+    """Per round, a filter per table of ``KEYS`` (``rows``: the query of each table's rows);
+    one round without filters when the invoices fit ``COPY_ROWS``."""
+    count = con.execute(f"SELECT count(*) FROM ({rows['invoices']})").fetchone()
+    parts = -(-int(count[0] if count else 0) // COPY_ROWS)
+    if parts <= 1:
+        return [dict.fromkeys(KEYS, "")]
+    filters = {
+        table: _filters(con, rows[table], column, desc, parts)
+        for table, (column, desc) in KEYS.items()
+    }
+    return [{table: filters[table][n] for table in KEYS} for n in range(parts)]
+
+
+def _filters(
+    con: duckdb.DuckDBPyConnection, rows: str, column: str, desc: bool, parts: int
+) -> list[str]:
+    """``parts`` filters that split ``rows`` into consecutive ranges of (company, column)
+    in sort order (NULLs last), of about equal size; the unused ones select nothing."""
+    order = "DESC NULLS LAST" if desc else "ASC NULLS LAST"
+    groups = con.execute(
+        f"SELECT company_id, CAST({column} AS VARCHAR), count(*) FROM ({rows}) "
+        f"GROUP BY company_id, {column} ORDER BY company_id, {column} {order}"
+    ).fetchall()
+    target = -(-sum(n for _, _, n in groups) // parts)
+    ranges: list[tuple[tuple[int, str | None], tuple[int, str | None]]] = []
+    start, size = None, 0
+    for company, key, n in groups:
+        start = start or (company, key)
+        size += n
+        if size >= target and len(ranges) < parts - 1:
+            ranges.append((start, (company, key)))
+            start, size = None, 0
+    if start is not None:
+        ranges.append((start, (groups[-1][0], groups[-1][1])))
+    filters = [_filter(column, desc, first, last) for first, last in ranges]
+    return filters + ["FALSE"] * (parts - len(filters))
+
+
+def _filter(
+    column: str, desc: bool, first: tuple[int, str | None], last: tuple[int, str | None]
+) -> str:
+    """Rows from ``first`` to ``last`` (company, key) inclusive, in sort order."""
+    (c1, k1), (c2, k2) = first, last
+    # NULL keys sort last: as the smallest value when descending, the largest when not.
+    edge = "DATE '-infinity'" if desc else str(2**63 - 1)
+    key = f"coalesce({column}, {edge})"
+
+    def lit(k: str | None) -> str:
+        return edge if k is None else f"DATE '{k}'" if desc else k
+
+    before, after = (">", "<") if desc else ("<", ">")
+    parts = [
+        f"company_id BETWEEN {c1} AND {c2}",
+        f"NOT (company_id = {c1} AND {key} {before} {lit(k1)})",
+        f"NOT (company_id = {c2} AND {key} {after} {lit(k2)})",
+    ]
+    if c1 == c2 and k1 is not None and k2 is not None:  # also as bounds DuckDB can push down
+        low, high = (k2, k1) if desc else (k1, k2)
+        parts.append(f"{column} BETWEEN {lit(low)} AND {lit(high)}")
+    return " AND ".join(parts)
