@@ -104,4 +104,9 @@ def test_one_round_below_the_threshold(wh: Warehouse) -> None:
     wh.publish()  # an empty warehouse
     with wh.write() as con:
         rows = {table: f"SELECT * FROM {table}" for table in snapshot_ranges.KEYS}
-        assert snapshot_ranges.rounds(con, rows) == [{"invoices": "", "invoice_items": ""}]
+        one = snapshot_ranges.rounds(con, rows, reattach=_never)
+    assert one == [{"invoices": "", "invoice_items": ""}]
+
+
+def _never() -> None:
+    raise AssertionError("one round attaches nothing anew")

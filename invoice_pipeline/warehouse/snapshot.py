@@ -232,7 +232,7 @@ def _copy_data(
     attached anew before each (``snapshot_ranges``)."""
     rows = {table: _rows(table, has_prev) for table in SNAPSHOT_DATA}
     whole = dict.fromkeys(snapshot_ranges.KEYS, "")
-    plan = snapshot_ranges.rounds(con, rows) if reattach is not None else [whole]
+    plan = snapshot_ranges.rounds(con, rows, reattach) if reattach is not None else [whole]
     rest = [
         _copy(table, order, rows[table], "", create=True)
         for table, order in SNAPSHOT_DATA.items()
@@ -240,8 +240,8 @@ def _copy_data(
     ]
     days = [s.replace("{invoices}", rows["invoices"]) for s in _INVOICE_DAYS]
     for number, filters in enumerate(plan):
-        if len(plan) > 1 and reattach is not None:
-            reattach()  # frees what the statements before loaded of the warehouse
+        if number and reattach is not None:
+            reattach()  # frees what the round before loaded of the warehouse
         copies = [
             _copy(table, SNAPSHOT_DATA[table], rows[table], where, create=number == 0)
             for table, where in filters.items()
