@@ -13,6 +13,8 @@ import pytest
 
 from invoice_pipeline.billingo import client as billingo_client
 from invoice_pipeline.emulators.billingo import BillingoEmulator
+from invoice_pipeline.sync import page_memory
+from invoice_pipeline.sync.page_table import values_table
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 from invoice_pipeline_tests.helpers import configure, scalar, sync
@@ -204,3 +206,37 @@ def test_a_damaged_remembered_page_is_parsed_and_the_sync_completes(account: Acc
     assert (result["status"], result["invoices_skipped"]) == ("COMPLETED", 150)
     parsed, _ = account.resync()
     assert parsed == []
+
+
+def test_remembered_pages_come_back_as_stored(wh: Warehouse) -> None:
+    """``store`` then ``take``: every field, None included (a page with rejected documents
+    keeps no spans; an envelope may lack its counts), keys beyond ASCII, empty id lists."""
+    pages = page_memory.RememberedPages(
+        {
+            "documents?page=1": page_memory.RememberedPage(
+                "a" * 64, page_memory._pack([10, 20]), page_memory._pack([7, 8, 9]), 250, 3, 1
+            ),
+            "számlák?oldal=2": page_memory.RememberedPage(
+                "b" * 64, None, page_memory._pack([-1, 2**63 - 1]), None, None, 2
+            ),
+            "documents?page=3": page_memory.RememberedPage("c" * 64, b"", b"", 0, 3, None),
+        }
+    )
+    with wh.write() as con:
+        page_memory.store(con, "billingo", 4, pages)
+        assert page_memory.take(con, "billingo", 4) == pages
+        assert page_memory.take(con, "billingo", 4) == {}  # taken means removed
+
+
+def test_values_table_types_and_nulls() -> None:
+    table = values_table(
+        {"b": [b"\x00\xff", None, b""], "s": ["ő", "ab", None], "n": [None, -(2**63), 5]}
+    )
+    con = duckdb.connect()
+    con.register("t", table)
+    assert con.execute("SELECT typeof(b), typeof(s), typeof(n) FROM t LIMIT 1").fetchone() == (
+        "BLOB", "VARCHAR", "BIGINT",
+    )  # fmt: skip
+    assert con.execute("SELECT * FROM t").fetchall() == [
+        (b"\x00\xff", "ő", None), (None, "ab", -(2**63)), (b"", None, 5),
+    ]  # fmt: skip

@@ -122,8 +122,9 @@ def _readable(spans: bytes | None, ids: bytes | None) -> bytes | None:
 
 
 # Ids and spans are packed as little-endian 64-bit integers, in memory for the whole sync
-# (8 bytes per id) and in the table (BLOB: one bytes parameter per page; as DuckDB list
-# parameters 100,000 ids took tens of milliseconds to convert).
+# (8 bytes per id) and in the table (a BLOB per page, handed to DuckDB as an Arrow table:
+# as list parameters 100,000 ids took tens of milliseconds to convert, and 5,000 pages'
+# rows 0.28 s and 137 MB more memory, against 0.06 s and 48 MB).
 def _pack(numbers: Iterable[int]) -> bytes:
     packed = array("q", numbers)
     if sys.byteorder == "big":
@@ -144,26 +145,29 @@ def store(
     """Remember pages whose every document is stored (or rejected), for the next sync."""
     if not pages:
         return
+    from invoice_pipeline.sync.page_table import registered, values_table  # the writer's
+
     rows = list(pages.values())
-    con.execute(
-        """
-        INSERT OR REPLACE INTO page_fingerprints
-            (source, company_id, page_key, fingerprint, volatile_spans, ids, total, last_page,
-             current_page)
-        SELECT $source, $company, unnest(CAST($keys AS VARCHAR[])),
-               unnest(CAST($prints AS VARCHAR[])), unnest(CAST($spans AS BLOB[])),
-               unnest(CAST($ids AS BLOB[])), unnest(CAST($totals AS BIGINT[])),
-               unnest(CAST($lasts AS BIGINT[])), unnest(CAST($currents AS BIGINT[]))
-        """,
+    table = values_table(
         {
-            "source": source,
-            "company": company_id,
-            "keys": list(pages),
-            "prints": [r.fingerprint for r in rows],
-            "spans": [r.volatile_spans for r in rows],
+            "page_key": list(pages),
+            "fingerprint": [r.fingerprint for r in rows],
+            "volatile_spans": [r.volatile_spans for r in rows],
             "ids": [r.ids for r in rows],
-            "totals": [r.total for r in rows],
-            "lasts": [r.last_page for r in rows],
-            "currents": [r.current_page for r in rows],
-        },
+            "total": [r.total for r in rows],
+            "last_page": [r.last_page for r in rows],
+            "current_page": [r.current_page for r in rows],
+        }
     )
+    with registered(con, "remembered_pages", table):
+        con.execute(
+            """
+            INSERT OR REPLACE INTO page_fingerprints
+                (source, company_id, page_key, fingerprint, volatile_spans, ids, total,
+                 last_page, current_page)
+            SELECT $source, $company, page_key, fingerprint, CAST(volatile_spans AS BLOB),
+                   CAST(ids AS BLOB), total, last_page, current_page
+            FROM remembered_pages
+            """,
+            {"source": source, "company": company_id},
+        )
