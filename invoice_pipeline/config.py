@@ -83,10 +83,11 @@ def duckdb_memory() -> str:
 
 def duckdb_publish_memory() -> str:
     """DuckDB's memory limit while a read snapshot is published:
-    ``INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY``, else 192MB. Publishing sorts every invoice
-    and line, so its memory grows with the warehouse up to this limit, beyond which the sort
-    spills: a full sync of 200,000 documents peaks at 515 MB with 256MB, 450 MB with
-    192MB. 128MB is too little for a warehouse of 10,000,000 lines (out of memory)."""
+    ``INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY``, else 192MB. Publishing sorts the invoices and
+    lines, up to 100,000 invoices at a time (``warehouse/snapshot_ranges.py``), beyond this
+    limit spilling: a full sync of 200,000 documents peaked at 515 MB with 256MB, 450 MB with
+    192MB (one sort of everything, an earlier session). 128MB was too little for a warehouse
+    of 10,000,000 lines (out of memory)."""
     return _memory("INVOICE_PIPELINE_DUCKDB_PUBLISH_MEMORY", "192MB")
 
 
