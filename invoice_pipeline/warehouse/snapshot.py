@@ -12,7 +12,9 @@ Each (source, company) in a snapshot holds the data of its last successful sync
 over from the previous snapshot, so readers never see a half-written sync. Sync logs and
 settings (``has_api_key`` only, never the encrypted key), feature flags and API users are
 always current. Rows are
-sorted by company, newest first, so a company's page reads only its own row groups.
+sorted by company, newest first, so a company's page reads only its own row groups. Above
+100,000 invoices the invoices and lines are copied in rounds of their sort keys, so
+publishing needs about the same memory whatever the warehouse's size (``snapshot_ranges``).
 
 Beside the invoices, ``snapshot_invoice_days`` summarises them per company, source, payment
 status and day (how many; their lower-cased invoice numbers and a signature of those): the
