@@ -64,14 +64,14 @@ def id_table(ids: Iterable[int]) -> pa.Table:
 def values_table(columns: Mapping[str, Sequence[bytes | str | int | None]]) -> pa.Table:
     """A table of Python values, built from buffers: ``bytes`` columns become BLOB,
     ``str`` VARCHAR, ``int`` BIGINT (the type of a column's first non-None value); None is
-    NULL (``page_memory.store``)."""
+    NULL. For small tables (``page_memory.store``): 32-bit offsets, under 2 GB a column."""
     arrays = []
     for values in columns.values():
         present = [v is not None for v in values]
         validity = None if all(present) else pa.py_buffer(_bits(present))
         kind = next((type(v) for v in values if v is not None), int)
         if kind is int:
-            numbers = array("q", [v if v is not None else 0 for v in values])  # type: ignore[misc]
+            numbers = array("q", [int(v) if v is not None else 0 for v in values])
             buffers = [validity, pa.py_buffer(numbers)]
             arrays.append(pa.Array.from_buffers(pa.int64(), len(values), buffers))
             continue
