@@ -144,15 +144,12 @@ def current_file(db_path: Path) -> Path | None:
         return None
 
 
-def publish(
-    con: duckdb.DuckDBPyConnection,
-    db_path: Path,
-    reattach: Callable[[], None] | None = None,
-) -> Path:
+def publish(con: duckdb.DuckDBPyConnection, db_path: Path, reattach: Callable[[], None]) -> Path:
     """Write a new snapshot from the writer connection ``con`` (outside a transaction,
     under the writer lock, which is then left under the publish memory limit) and make it
     current; returns its path. ``reattach`` detaches the warehouse from ``con`` and
-    attaches it again: given, a large warehouse is copied in rounds (``snapshot_ranges``)."""
+    attaches it again, between the rounds a large warehouse is copied in
+    (``snapshot_ranges``)."""
     db_path = Path(db_path)
     previous = current_file(db_path)
     target = db_path.with_name(f"{db_path.stem}.read.{uuid.uuid4().hex[:12]}.duckdb")
@@ -222,7 +219,7 @@ def _copy_data(
     con: duckdb.DuckDBPyConnection,
     home: str,
     has_prev: bool,
-    reattach: Callable[[], None] | None,
+    reattach: Callable[[], None],
 ) -> None:
     """Write the data tables and the per-day summary on two cursors at once.
 
@@ -233,16 +230,15 @@ def _copy_data(
     lock is held, nothing changes them meanwhile. A large warehouse is copied in rounds,
     attached anew before each (``snapshot_ranges``)."""
     rows = {table: _rows(table, has_prev) for table in SNAPSHOT_DATA}
-    whole = dict.fromkeys(snapshot_ranges.KEYS, "")
-    plan = snapshot_ranges.rounds(con, rows, reattach) if reattach is not None else [whole]
+    plan = snapshot_ranges.rounds(con, rows, reattach)
     rest = [
         _copy(table, order, rows[table], "", create=True)
         for table, order in SNAPSHOT_DATA.items()
-        if table not in whole
+        if table not in snapshot_ranges.KEYS
     ]
     days = [s.replace("{invoices}", rows["invoices"]) for s in _INVOICE_DAYS]
     for number, filters in enumerate(plan):
-        if number and reattach is not None:
+        if number:
             reattach()  # frees what the round before loaded of the warehouse
         copies = [
             _copy(table, SNAPSHOT_DATA[table], rows[table], where, create=number == 0)
