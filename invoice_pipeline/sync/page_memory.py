@@ -165,8 +165,8 @@ def store(
             INSERT OR REPLACE INTO page_fingerprints
                 (source, company_id, page_key, fingerprint, volatile_spans, ids, total,
                  last_page, current_page)
-            SELECT $source, $company, page_key, fingerprint, CAST(volatile_spans AS BLOB),
-                   CAST(ids AS BLOB), total, last_page, current_page
+            SELECT $source, $company, page_key, fingerprint, volatile_spans, ids, total,
+                   last_page, current_page
             FROM remembered_pages
             """,
             {"source": source, "company": company_id},
