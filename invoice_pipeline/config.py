@@ -110,6 +110,16 @@ def duckdb_load_memory() -> str:
     return _memory("INVOICE_PIPELINE_DUCKDB_LOAD_MEMORY", "128MB")
 
 
+def check_sync_settings() -> None:
+    """Read every setting a sync uses after it has started (batch size, DuckDB's limits for
+    loading, checking and publishing): a bad one raises, naming its variable, before the
+    sync has fetched or taken anything."""
+    batch_documents()
+    duckdb_load_memory()
+    duckdb_check_memory()
+    duckdb_publish_memory()
+
+
 def _memory(name: str, default: str) -> str:
     raw = (os.environ.get(name) or "").strip()
     if not raw:

@@ -161,9 +161,7 @@ def extract_company(
     metrics = log.SyncMetrics()
     client: SourceClient | None = None
     try:
-        # The run checks its data and publishes at its end: a bad setting fails it now.
-        config.duckdb_check_memory()
-        config.duckdb_publish_memory()
+        config.check_sync_settings()  # a bad setting fails the sync now, not mid-way
         known: dict[int, str] = {}
         with wh.write() as con:
             if source.listing_hashes:
