@@ -20,6 +20,7 @@ from invoice_pipeline.billingo.pages import still_volatile, validate_page
 from invoice_pipeline.http import ApiClient, ClientError, RetryPolicy
 from invoice_pipeline.http.lookahead import Lookahead
 from invoice_pipeline.sync import pages as sync_pages
+from invoice_pipeline.sync.id_set import IdSet
 from invoice_pipeline.sync.page_memory import RememberedPages
 from invoice_pipeline.sync.pages import ValidatedPage
 
@@ -218,7 +219,7 @@ class BillingoClient:
         self, ahead: Lookahead[ValidatedPage], filters: dict[str, str | int]
     ) -> Iterator[ValidatedPage]:
         page, bound, listed = 1, None, None
-        seen: set[int] = set()
+        seen = IdSet()  # 8 bytes an id: a Python set took 60 (30 MB at 500,000 documents)
         nameless = 0
         while True:
             result = ahead.take(page)
