@@ -93,12 +93,14 @@ def duckdb_publish_memory() -> str:
 
 def duckdb_check_memory() -> str:
     """DuckDB's memory limit while a sync's data checks run (``orchestration/checks.py``):
-    ``INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY``, else 128MB. The checks group and join every
-    invoice and line of the company, so with the general 256MB their memory grew with the
-    account: 500,000 documents peaked at 357 MB alone (an unchanged re-sync at 490 MB), 256
-    MB with 128MB, as fast (0.50 s); 400,000 invoices with 4,000,000 lines 407 -> 277 MB,
-    0.83 -> 1.02 s. 64MB runs out of memory at 300,000 documents."""
-    return _memory("INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY", "128MB")
+    ``INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY``, else 64MB. The checks group and join the
+    invoices and lines of the company, at most about 100,000 invoices at a time
+    (``checks.offenders``), so they need the same memory whatever the company's size. The
+    checks alone, RSS above the connection's start: 500,000 synced documents 147 MB at
+    128MB in one go, 84 MB at 64MB in rounds (100,000: 68 and 60 MB, one round);
+    2,000,000 invoices with 10,000,000 lines run out of memory at 64MB in one go and
+    finish in rounds (146 MB, 3.9 s)."""
+    return _memory("INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY", "64MB")
 
 
 def duckdb_load_memory() -> str:

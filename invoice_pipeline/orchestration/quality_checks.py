@@ -4,7 +4,7 @@
 import dagster as dg
 import duckdb
 
-from invoice_pipeline.orchestration.checks import CompanyCheck, offenders, result
+from invoice_pipeline.orchestration.checks import CompanyCheck, invoice_offenders, result
 
 WARN = dg.AssetCheckSeverity.WARN
 
@@ -29,8 +29,8 @@ def line_totals_match(con: duckdb.DuckDBPyConnection, company_id: int) -> dg.Ass
             FROM invoice_items WHERE company_id = $c GROUP BY source, invoice_id
         ) l ON l.source = v.source AND l.invoice_id = v.invoice_id
         WHERE v.company_id = $c AND v.item_count > 0"""
-    total, examples = offenders(
-        con, f"SELECT * FROM ({sql}) WHERE worst > tolerance", {"c": company_id}, "worst DESC"
+    total, examples = invoice_offenders(
+        con, f"SELECT * FROM ({sql}) WHERE worst > tolerance", company_id, "worst DESC"
     )
     return result(company_id, total, examples, "invoices' totals differ from their lines", WARN)
 
@@ -41,7 +41,7 @@ def partner_tax_numbers(con: duckdb.DuckDBPyConnection, company_id: int) -> dg.A
              WHERE company_id = $c AND partner_country_code = 'HU'
                AND coalesce(partner_tax_number, '') <> ''
                AND NOT regexp_full_match(partner_tax_number, '[0-9]{8}-[0-9]-[0-9]{2}')"""
-    total, examples = offenders(con, sql, {"c": company_id}, "source, invoice_number")
+    total, examples = invoice_offenders(con, sql, company_id, "source, invoice_number")
     return result(
         company_id, total, examples, "Hungarian partners' tax numbers are malformed", WARN
     )
