@@ -38,3 +38,23 @@ def test_an_empty_set_knows_nothing_and_makes_an_empty_table() -> None:
     assert not empty and len(empty) == 0 and 0 not in empty
     assert empty.known([0, None, -1]) == [False, False, False]
     assert id_table(empty).num_rows == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(pages=pages, merge_at=st.integers(1, 8), data=st.data())
+def test_add_new_marks_first_sightings_and_adds_only_them(
+    pages: list[list[int | None]], merge_at: int, data: st.DataObject
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(id_set, "MERGE_AT", merge_at)
+        seen, expected = IdSet(), set[int]()
+        for page in pages:
+            passed = data.draw(st.sets(st.integers(0, max(len(page) - 1, 0))))
+            wanted = []
+            for index, i in enumerate(page):
+                first = i is not None and i not in expected and index not in passed
+                if first:
+                    expected.add(i)  # type: ignore[arg-type]
+                wanted.append(first)
+            assert seen.add_new(page, passed_over=passed) == wanted
+        assert list(seen) == sorted(expected)

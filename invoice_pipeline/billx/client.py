@@ -198,15 +198,11 @@ class BillxClient:
                 path, {"page": page, "per_page": PER_PAGE}, parse=_checked_listing(page)
             )
             keys = [entry_id(entry) for entry in listing.entries]
-            fresh: set[int] = set()
-            for index, (key, known) in enumerate(zip(keys, seen.known(keys), strict=True)):
+            for index, (key, new) in enumerate(zip(keys, seen.add_new(keys), strict=True)):
                 if key is None:
                     nameless += 1
-                elif known or key in fresh:
+                elif not new:
                     listing.repeated.add(index)
-                else:
-                    fresh.add(key)
-            seen.update(fresh)
             if page == 1:
                 listed = listing.total
                 bound = 2 * math.ceil((listed or 0) / listing.per_page) + 10

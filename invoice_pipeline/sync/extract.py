@@ -118,8 +118,7 @@ def extract(
             if pending is None or pending.done():  # no batch of ours is being written: while
                 session.yield_to_waiting()  # we fetch, other companies' syncs may write
             skip: list[int] = []
-            known = seen.known(page.ids)
-            first_seen: set[int] = set()
+            new = seen.add_new(page.ids, passed_over=page.rejected)
             for index, doc_id in enumerate(page.ids):
                 if index in page.rejected:
                     skip.append(index)
@@ -127,11 +126,8 @@ def extract(
                         metrics.errors.append(page.rejected[index])
                     if doc_id is not None:
                         rejected_seen.add(doc_id)
-                elif doc_id is None or known[index] or doc_id in first_seen:
+                elif not new[index]:
                     skip.append(index)
-                else:
-                    first_seen.add(doc_id)
-            seen.update(first_seen)
             metrics.errors.extend(page.problems)
             listed_unchanged.update(page.unchanged)
             batch.append(page)

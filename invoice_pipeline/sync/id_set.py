@@ -8,7 +8,7 @@ it together (``numpy.searchsorted``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence, Set
+from collections.abc import Container, Iterable, Iterator, Sequence, Set
 
 import numpy as np
 
@@ -30,6 +30,19 @@ class IdSet(Set[int]):
         found = _in_sorted(self._sorted, values).tolist()
         pending = self._pending
         return [i is not None and (hit or i in pending) for i, hit in zip(ids, found, strict=True)]
+
+    def add_new(self, ids: Sequence[int | None], passed_over: Container[int] = ()) -> list[bool]:
+        """For each of ``ids``: it is new (not None, not in the set, not earlier in ``ids``)
+        and its index is not ``passed_over``; the new ones are added."""
+        fresh: set[int] = set()
+        new = []
+        for index, (doc_id, known) in enumerate(zip(ids, self.known(ids), strict=True)):
+            is_new = not (doc_id is None or known or doc_id in fresh or index in passed_over)
+            if is_new:
+                fresh.add(doc_id)  # type: ignore[arg-type]
+            new.append(is_new)
+        self.update(fresh)
+        return new
 
     def update(self, ids: Iterable[int]) -> None:
         if isinstance(ids, IdSet):
