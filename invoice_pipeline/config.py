@@ -95,9 +95,9 @@ def duckdb_check_memory() -> str:
     """DuckDB's memory limit while a sync's data checks run (``orchestration/checks.py``):
     ``INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY``, else 64MB. The checks group and join the
     invoices and lines of the company, at most about 100,000 invoices at a time
-    (``checks.offenders``), so they need the same memory whatever the company's size. The
+    (``checks.invoice_offenders``), so they need the same memory whatever the company's size. The
     checks alone, RSS above the connection's start: 500,000 synced documents 147 MB at
-    128MB in one go, 84 MB at 64MB in rounds (100,000: 68 and 60 MB, one round);
+    128MB in one go, 84 MB at 64MB in rounds (100,000: 68 and 57 MB, one round);
     2,000,000 invoices with 10,000,000 lines run out of memory at 64MB in one go and
     finish in rounds (146 MB, 3.9 s)."""
     return _memory("INVOICE_PIPELINE_DUCKDB_CHECK_MEMORY", "64MB")

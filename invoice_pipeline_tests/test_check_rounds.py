@@ -1,4 +1,4 @@
-"""A large company's data checks run in ranges of invoice ids (``checks.offenders``): the
+"""A large company's data checks run in ranges of invoice ids (``checks.invoice_offenders``): the
 counts and examples must be exactly those of one pass over all its rows."""
 
 from typing import Any
@@ -15,7 +15,7 @@ from invoice_pipeline_tests.helpers import configure, sync
 
 def _corrupt(wh: Warehouse) -> None:
     """Offenders of every check spread over the whole id range: duplicated invoices (one of
-    them three times), lines of ids below and above every invoice's, lines missing, totals
+    them four times), lines of ids below and above every invoice's, lines missing, totals
     off by different amounts, malformed tax numbers."""
     with wh.write() as con:
         ids = [r[0] for r in con.execute("SELECT invoice_id FROM invoices ORDER BY 1").fetchall()]

@@ -175,7 +175,7 @@ def _collect(
         con.execute("DROP VIEW IF EXISTS temp.main.invoice_items")
 
 
-# Invoices per round of a check (``offenders``): a company of 100,000 documents is checked
+# Invoices per round of a check (``invoice_offenders``): a company of 100,000 documents is checked
 # in one go, as fast as before.
 ROUND_INVOICES = 100_000
 
