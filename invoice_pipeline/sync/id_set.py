@@ -47,7 +47,7 @@ class IdSet(Set[int]):
     def update(self, ids: Iterable[int]) -> None:
         if isinstance(ids, IdSet):
             self._merge()
-            self._sorted = np.union1d(self._sorted, ids.array())
+            self._insert(ids.array())
             return
         self._pending.update(ids)
         if len(self._pending) >= MERGE_AT:
@@ -72,9 +72,14 @@ class IdSet(Set[int]):
             return
         new = np.fromiter(self._pending, np.int64, len(self._pending))
         new.sort()
+        self._insert(new)
+        self._pending.clear()
+
+    def _insert(self, new: np.ndarray) -> None:
+        """Insert the sorted, distinct ids ``new`` (np.union1d would do, but it imports
+        numpy.ma on first use: 40 ms of every sync process)."""
         new = new[~_in_sorted(self._sorted, new)]
         self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
-        self._pending.clear()
 
 
 def _in_sorted(haystack: np.ndarray, values: np.ndarray) -> np.ndarray:
