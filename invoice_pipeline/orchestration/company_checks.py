@@ -14,6 +14,7 @@ blocks, a warning one warns.
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 
 from invoice_pipeline import config
 from invoice_pipeline.orchestration.checks import INTEGRITY_CHECKS, company_of
@@ -34,17 +35,28 @@ def company_checks(
     selected = context.selected_asset_check_keys
     results: list[dg.AssetCheckResult] = []
     with warehouse.get().read() as con:
-        con.execute("SET memory_limit = ?", [config.duckdb_check_memory()])
+        try:
+            con.execute("SET memory_limit = ?", [config.duckdb_check_memory()])
+            unset = None
+        except duckdb.Error as exc:  # a limit DuckDB cannot even switch to: no check runs
+            unset = _reason(exc)
         for check in COMPANY_CHECKS:
             if dg.AssetCheckKey(dg.AssetKey(check.asset), check.name) not in selected:
                 continue
-            try:
-                results.append(check.evaluate(con, company_id, context.run.run_id))
-            except Exception as exc:  # the other checks are still evaluated and recorded
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                context.log.error(f"check {check.name} could not be evaluated: {reason}")
-                results.append(check.not_evaluated(reason))
+            reason = unset
+            if reason is None:
+                try:
+                    results.append(check.evaluate(con, company_id, context.run.run_id))
+                    continue
+                except Exception as exc:  # the other checks are still evaluated and recorded
+                    reason = _reason(exc)
+            context.log.error(f"check {check.name} could not be evaluated: {reason}")
+            results.append(check.not_evaluated(reason))
     yield from results
+
+
+def _reason(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 ASSET_CHECKS = [company_checks, syncs_are_fresh]

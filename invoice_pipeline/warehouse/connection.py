@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from invoice_pipeline import config
-from invoice_pipeline.warehouse import snapshot
+from invoice_pipeline.warehouse import instances, snapshot
 from invoice_pipeline.warehouse.schema import ensure_schema
 
 
@@ -135,7 +135,7 @@ class WriteSession:
         con, self._con = self._con, None
         if con is not None:
             try:
-                con.close()
+                instances.give_back(con)
             except BaseException:
                 self.close()
                 raise
@@ -144,7 +144,7 @@ class WriteSession:
         """Checkpoint and close the connection, release the lock."""
         try:
             if self._con is not None:
-                self._con.close()
+                instances.give_back(self._con)
         finally:
             self._con = None
             if self._fd is not None:
@@ -218,21 +218,20 @@ class Warehouse:
                 self._schema_ready = True
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         except BaseException:
-            con.close()
+            instances.give_back(con)
             raise
         return con
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        if read_only:
-            con = duckdb.connect(str(self.path), read_only=True, config=_duckdb_config(self.path))
-        else:  # attached to an in-memory instance: ATTACH takes the row group size (config)
-            con = duckdb.connect(":memory:", config=_duckdb_config(self.path))
-            try:
-                _attach(con, self.path)
-            except BaseException:
-                con.close()
-                raise
-        con.execute("SET TimeZone = 'UTC'")
+        """The warehouse attached to a cursor on an in-memory DuckDB instance of this
+        process (``instances``): writers' attach sets the row group size."""
+        con = instances.take(_duckdb_config(self.path))
+        try:
+            _attach(con, self.path, read_only)
+            con.execute("SET TimeZone = 'UTC'")
+        except BaseException:
+            instances.give_back(con)
+            raise
         return con
 
     @contextmanager
@@ -282,13 +281,14 @@ class Warehouse:
             try:
                 yield con
             finally:
-                con.close()
+                instances.give_back(con)
 
 
-def _attach(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    """Attach the warehouse to a writer's in-memory connection, as its default database."""
+def _attach(con: duckdb.DuckDBPyConnection, db_path: Path, read_only: bool = False) -> None:
+    """Attach the warehouse to an in-memory connection, as its default database."""
     path = str(db_path).replace("'", "''")
-    con.execute(f"ATTACH '{path}' AS {_ALIAS} (ROW_GROUP_SIZE {config.ROW_GROUP_SIZE})")
+    options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {config.ROW_GROUP_SIZE}"
+    con.execute(f"ATTACH '{path}' AS {_ALIAS} ({options})")
     con.execute(f"USE {_ALIAS}")
 
 

@@ -1,0 +1,123 @@
+"""Idle DuckDB instances that a process attaches the warehouse to, instead of opening new ones.
+
+A new DuckDB instance costs about 10 ms (it registers every built-in function), and a sync
+opens a connection for every writer session and every read: fifteen for one company, 0.15-0.25
+s of each run's fixed cost. Here a connection is a cursor on an in-memory instance, taken
+from the idle ones of this process when there is one. The warehouse file is attached to it
+for the use (``connection.py``). When the connection is given back:
+
+- the cursor is closed (its transaction, temporary objects and session settings go with it);
+- the global settings a use may change (``RESTORED``, and those of the instance's config)
+  are set back;
+- every attached database is detached, which checkpoints it and closes its file, as closing
+  the instance did.
+
+An instance that fails any of this is closed instead (and the error raised), and at most
+``MAX_IDLE`` wait.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import duckdb
+
+# At most this many idle instances wait (a sync's writer and a reader at once); the oldest
+# is closed to make room.
+MAX_IDLE = 2
+
+# The global settings warehouse connections change besides those of the instance's config
+# (``SET`` with no scope changes these for the whole instance).
+RESTORED = ("threads", "checkpoint_threshold")
+
+_INTERNAL = {"memory", "system", "temp"}
+
+
+@dataclass
+class _Instance:
+    con: duckdb.DuckDBPyConnection
+    config: dict[str, str]
+    settings: dict[str, str]  # as new: the config's and RESTORED, as DuckDB shows them
+
+    def current(self) -> dict[str, str]:
+        names = [*self.config, *RESTORED]
+        rows = self.con.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE list_contains(?, name)", [names]
+        ).fetchall()
+        return dict(rows)
+
+
+_lock = threading.Lock()
+_idle: list[_Instance] = []
+_lent: dict[int, _Instance] = {}  # id(cursor) -> its instance
+_forked: list[object] = []  # a forked child's inherited instances: never used nor closed
+
+
+def take(config: dict[str, str]) -> duckdb.DuckDBPyConnection:
+    """A fresh cursor on an idle instance with ``config`` (a new instance if none waits)."""
+    found = None
+    with _lock:
+        for n in range(len(_idle) - 1, -1, -1):
+            if _idle[n].config == config:
+                found = _idle.pop(n)
+                break
+    if found is None:
+        con = duckdb.connect(":memory:", config=config)
+        found = _Instance(con, dict(config), {})
+        found.settings = found.current()
+    try:
+        cursor = found.con.cursor()
+    except BaseException:
+        found.con.close()
+        raise
+    with _lock:
+        _lent[id(cursor)] = found
+    return cursor
+
+
+def give_back(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Close ``cursor``; clean its instance and keep it idle, or close it. An error while
+    cleaning (a checkpoint that failed when detaching) is raised, as closing would raise it."""
+    with _lock:
+        instance = _lent.pop(id(cursor))
+    con = instance.con
+    try:
+        cursor.close()
+        if "memory_limit" in instance.config:  # first: a limit set too low fails any query
+            con.execute("SET GLOBAL memory_limit = ?", [instance.config["memory_limit"]])
+        changed = [k for k, v in instance.current().items() if v != instance.settings[k]]
+        for name in changed:  # only these: temp_directory cannot be set once it was used
+            if name in instance.config:
+                con.execute(f"SET GLOBAL {name} = ?", [instance.config[name]])
+            else:
+                con.execute(f"RESET GLOBAL {name}")
+        if changed and instance.current() != instance.settings:
+            raise RuntimeError(f"DuckDB settings {', '.join(changed)} could not be restored")
+        attached = con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        for (name,) in attached:
+            if name not in _INTERNAL:
+                con.execute(f'DETACH "{name}"')
+    except BaseException:
+        con.close()  # detaches what is still attached: raises if a checkpoint fails
+        raise
+    with _lock:
+        _idle.append(instance)
+        evicted = _idle[:-MAX_IDLE]
+        del _idle[:-MAX_IDLE]
+    for old in evicted:
+        old.con.close()
+
+
+def _after_fork() -> None:
+    """A forked child must not touch its parent's DuckDB instances, not even to close them."""
+    global _lock
+    _lock = threading.Lock()
+    _forked.extend(_idle)
+    _forked.extend(_lent.values())
+    _idle.clear()
+    _lent.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)

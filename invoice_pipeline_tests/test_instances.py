@@ -1,0 +1,111 @@
+"""Idle DuckDB instances (``warehouse/instances.py``): reused, and clean when reused."""
+
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from invoice_pipeline.emulators.billingo import BillingoEmulator
+from invoice_pipeline.warehouse import Warehouse, instances
+from invoice_pipeline.warehouse.connection import _duckdb_config
+from invoice_pipeline_tests.helpers import configure, scalar
+from invoice_pipeline_tests.test_dagster_checks import run_job
+
+
+def _settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("SELECT name, value FROM duckdb_settings()").fetchall())
+
+
+def _idle(wh: Warehouse) -> list[duckdb.DuckDBPyConnection]:
+    config = _duckdb_config(wh.path)
+    return [instance.con for instance in instances._idle if instance.config == config]
+
+
+def _assert_clean(wh: Warehouse) -> None:
+    """Every idle instance of ``wh`` is as a new one with its config would be."""
+    fresh = duckdb.connect(":memory:", config=_duckdb_config(wh.path))
+    try:
+        for instance in _idle(wh):
+            assert _settings(instance) == _settings(fresh)
+            assert instance.execute("SELECT database_name FROM duckdb_databases()").fetchall() == (
+                fresh.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+            )
+            assert instance.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
+    finally:
+        fresh.close()
+
+
+def test_a_given_back_writer_is_checkpointed_closed_and_its_instance_reused(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    with wh.session(memory_limit="64MB", threads=1) as session:
+        with session.transaction() as con:
+            con.execute("CREATE TABLE t AS SELECT range AS x FROM range(1000)")
+            con.execute("CREATE TEMP TABLE scratch_rows AS SELECT 1 AS y")
+            con.execute("SET checkpoint_threshold = '1GB'")
+        session.connection.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other")
+    assert not wh.path.with_name(wh.path.name + ".wal").exists()
+    [instance] = _idle(wh)
+    _assert_clean(wh)
+
+    # another process opens the file read-write while this one keeps the idle instance
+    probe = "import duckdb, sys; print(duckdb.connect(sys.argv[1]).sql('FROM t').fetchall()[-1])"
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(wh.path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "(999,)"
+
+    with wh.read() as con:  # the idle instance, not a new one
+        assert _idle(wh) == []
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+        temporary = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary")
+        assert temporary.fetchone() == (0,)
+    assert _idle(wh) == [instance]
+
+
+def test_instances_are_clean_after_a_whole_sync(
+    wh: Warehouse, emulator: BillingoEmulator, api_key: str, dagster_instance: dg.DagsterInstance
+) -> None:
+    """The sync job sets memory limits, threads and the checkpoint threshold, publishes a
+    snapshot (attaching three more databases) and runs the checks: none of it stays."""
+    configure(wh, emulator, api_key, docs=250)
+    run = run_job(wh, dagster_instance)
+    assert run.success
+    assert scalar(wh, "SELECT count(*) FROM invoices") == 250
+    assert _idle(wh)
+    _assert_clean(wh)
+
+
+def _count_in_child(path: str, queue: "multiprocessing.Queue[int]") -> None:
+    with Warehouse(path).read() as con:
+        queue.put(con.execute("SELECT count(*) FROM t").fetchone()[0])  # type: ignore[index]
+
+
+def test_a_forked_child_opens_its_own_instances(wh: Warehouse) -> None:
+    with wh.write() as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(7)")
+    assert _idle(wh)  # inherited by the child, which must not use them
+    fork = multiprocessing.get_context("fork")
+    queue = fork.Queue()
+    child = fork.Process(target=_count_in_child, args=(str(wh.path), queue))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == 7
+    with wh.read() as con:  # the parent's instance still works
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (7,)
+
+
+def test_a_memory_limit_set_too_low_is_undone_before_anything_else(wh: Warehouse) -> None:
+    with wh.write() as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(100000)")
+    with wh.read() as con:
+        con.execute("SET memory_limit = '4KB'")
+        with pytest.raises(duckdb.OutOfMemoryException):
+            con.execute("SELECT sum(x) FROM t GROUP BY x % 1000").fetchall()
+    assert len(_idle(wh)) == 1
+    _assert_clean(wh)
