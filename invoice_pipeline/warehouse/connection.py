@@ -3,7 +3,9 @@
 DuckDB allows one read-write process or many read-only ones. Every write goes through
 ``Warehouse.write()``, which holds an exclusive ``flock`` on ``<db>.lock`` for the length of
 one transaction, so concurrent syncs (threads or processes) queue instead of failing on
-DuckDB's own file lock. Readers take a shared lock for the length of a read.
+DuckDB's own file lock. Readers take a shared lock for the length of a read. A connection
+is the warehouse attached to a cursor on one of the process's in-memory DuckDB instances,
+detached when the connection is given back (``instances.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ CHECKPOINT_THRESHOLD = "128MB"
 YIELD_CHECK_S = 0.05
 
 # DuckDB keeps the metadata of each row group a connection wrote (about 1 MB per 8,192
-# documents, outside its memory limit) until the connection closes: a session reconnects
+# documents, outside its memory limit) until the warehouse is detached: a session reconnects
 # after this many written documents (``WriteSession.wrote``), so a sync's memory does not
 # grow with the account. A reconnect costs about 0.1 s (its checkpoint, on the batch
 # writer, the slower side of a crawl): every 32,768 documents cost a 100,000-document sync
@@ -130,8 +132,8 @@ class WriteSession:
             self.reconnect()
 
     def reconnect(self) -> None:
-        """Checkpoint and close the connection but keep the lock: the next transaction
-        opens a fresh one (``RECONNECT_DOCUMENTS``)."""
+        """Give the connection back (checkpointed, the warehouse detached) but keep the
+        lock: the next transaction opens a fresh one (``RECONNECT_DOCUMENTS``)."""
         con, self._con = self._con, None
         if con is not None:
             try:
@@ -141,7 +143,7 @@ class WriteSession:
                 raise
 
     def close(self) -> None:
-        """Checkpoint and close the connection, release the lock."""
+        """Give the connection back (checkpointed, the warehouse detached), release the lock."""
         try:
             if self._con is not None:
                 instances.give_back(self._con)
