@@ -42,11 +42,12 @@ def _assert_clean(wh: Warehouse) -> None:
 def test_a_given_back_writer_is_checkpointed_closed_and_its_instance_reused(
     wh: Warehouse, tmp_path: Path
 ) -> None:
-    with wh.session(memory_limit="64MB", threads=1) as session:
+    with wh.session(threads=1) as session:
         with session.transaction() as con:
             con.execute("CREATE TABLE t AS SELECT range AS x FROM range(1000)")
             con.execute("CREATE TEMP TABLE scratch_rows AS SELECT 1 AS y")
             con.execute("SET checkpoint_threshold = '1GB'")
+            con.execute("SET GLOBAL preserve_insertion_order = true")
         session.connection.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other")
     assert not wh.path.with_name(wh.path.name + ".wal").exists()
     [instance] = _idle(wh)
@@ -100,12 +101,24 @@ def test_a_forked_child_opens_its_own_instances(wh: Warehouse) -> None:
         assert con.execute("SELECT count(*) FROM t").fetchone() == (7,)
 
 
-def test_a_memory_limit_set_too_low_is_undone_before_anything_else(wh: Warehouse) -> None:
+def test_a_use_with_a_memory_limit_of_its_own_closes_its_instance(wh: Warehouse) -> None:
+    """Loading, the checks and publishing set their own limits, and DuckDB's allocator
+    keeps what they freed while the instance lives: theirs are closed, not kept. Even a
+    limit too low for any query to run is no problem."""
     with wh.write() as con:
         con.execute("CREATE TABLE t AS SELECT range AS x FROM range(100000)")
+    [instance] = _idle(wh)
     with wh.read() as con:
         con.execute("SET memory_limit = '4KB'")
         with pytest.raises(duckdb.OutOfMemoryException):
             con.execute("SELECT sum(x) FROM t GROUP BY x % 1000").fetchall()
+    assert _idle(wh) == []
+    with pytest.raises(duckdb.ConnectionException):
+        instance.execute("SELECT 1")
+    with wh.session(memory_limit="64MB") as session, session.transaction() as con:
+        con.execute("INSERT INTO t VALUES (-1)")
+    assert _idle(wh) == []
+    with wh.read() as con:  # a use without a limit of its own leaves its instance idle
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (100001,)
     assert len(_idle(wh)) == 1
     _assert_clean(wh)
