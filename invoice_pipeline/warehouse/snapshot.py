@@ -161,7 +161,7 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path, reattach: Callable[[]
         con.execute("ATTACH ':memory:' AS scratch")  # seen by the cursors of _copy_data
         con.execute(f"CREATE TABLE scratch.stale AS {_STALE}")
         con.execute("SET memory_limit = ?", [SIGNATURE_MEMORY])
-        signature = _data_signature(con)
+        signature = _data_signature(con, reattach)
         con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
         reuse = has_prev and _stored_signature(con) == signature
         if reuse:  # the data tables would be the previous snapshot's: copy them with it
@@ -283,13 +283,18 @@ def _run(con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
 SIGNATURE_MEMORY = "32MB"
 
 
-def _data_signature(con: duckdb.DuckDBPyConnection) -> str:
+def _data_signature(con: duckdb.DuckDBPyConnection, reattach: Callable[[], None]) -> str:
     """A digest of everything the snapshot's data tables (and the per-day summary derived
     from them) are made of: per table its columns, rows and the sum of every row's hash (of
     the rows taken from the warehouse), the (source, company) pairs carried over from the
     previous snapshot, the code that builds them and the DuckDB version. Equal digests mean
     equal data tables, so a sync that changed nothing copies the previous snapshot's file
-    instead of rebuilding them (publishing 100,000 invoices: 0.1 s instead of 0.5 s)."""
+    instead of rebuilding them (publishing 100,000 invoices: 0.1 s instead of 0.5 s).
+
+    After hashing a table of more than ``snapshot_ranges.COPY_ROWS`` rows the warehouse is
+    attached anew (``reattach``), freeing the metadata of every row group the scan loaded:
+    a same-day re-sync of 500,000 documents peaked in publishing at 300 MB instead of 320,
+    the next day at 295 instead of 319."""
     parts = [repr(SNAPSHOT_DATA), *_INVOICE_DAYS]
     parts += [
         str(r) for r in con.execute("SELECT library_version FROM pragma_version()").fetchall()
@@ -304,12 +309,12 @@ def _data_signature(con: duckdb.DuckDBPyConnection) -> str:
                 [table],
             ).fetchall()
         ]
-        parts += [
-            str(r)
-            for r in con.execute(
-                f"SELECT count(*), sum(hash(t)::HUGEINT) FROM main.{table} t WHERE {_CURRENT_PAIRS}"
-            ).fetchall()
-        ]
+        rows = con.execute(
+            f"SELECT count(*), sum(hash(t)::HUGEINT) FROM main.{table} t WHERE {_CURRENT_PAIRS}"
+        ).fetchall()
+        parts += [str(r) for r in rows]
+        if rows[0][0] > snapshot_ranges.COPY_ROWS:
+            reattach()
     parts += [str(r) for r in con.execute("SELECT * FROM scratch.stale ORDER BY ALL").fetchall()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
