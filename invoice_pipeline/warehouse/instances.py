@@ -18,6 +18,7 @@ when any of this fails (the error is raised). At most ``MAX_IDLE`` wait.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from dataclasses import dataclass
@@ -52,8 +53,8 @@ class _Instance:
 
 _lock = threading.Lock()
 _idle: list[_Instance] = []
-_lent: dict[int, _Instance] = {}  # id(cursor) -> its instance
-_forked: list[object] = []  # a forked child's inherited instances: never used nor closed
+_lent: dict[int, tuple[duckdb.DuckDBPyConnection, _Instance]] = {}  # id(cursor) -> both
+_forked: list[object] = []  # a forked child's inherited connections: never used nor closed
 
 
 def take(config: dict[str, str]) -> duckdb.DuckDBPyConnection:
@@ -74,7 +75,7 @@ def take(config: dict[str, str]) -> duckdb.DuckDBPyConnection:
         found.con.close()
         raise
     with _lock:
-        _lent[id(cursor)] = found
+        _lent[id(cursor)] = (cursor, found)
     return cursor
 
 
@@ -82,7 +83,10 @@ def give_back(cursor: duckdb.DuckDBPyConnection) -> None:
     """Close ``cursor``; clean its instance and keep it idle, or close it. An error while
     cleaning (a checkpoint that failed when detaching) is raised, as closing would raise it."""
     with _lock:
-        instance = _lent.pop(id(cursor))
+        lent = _lent.pop(id(cursor), None)
+    if lent is None:  # lent before this process was forked: the parent's, left alone
+        return
+    instance = lent[1]
     con = instance.con
     try:
         cursor.close()
@@ -121,11 +125,17 @@ def give_back(cursor: duckdb.DuckDBPyConnection) -> None:
 
 
 def _after_fork() -> None:
-    """A forked child must not touch its parent's DuckDB instances, not even to close them."""
+    """A forked child must not touch its parent's DuckDB instances, not even to close them:
+    their worker threads do not exist in the child, and closing one there aborts the process
+    (as its destructor would when the child exits). They are leaked on purpose."""
     global _lock
     _lock = threading.Lock()
-    _forked.extend(_idle)
-    _forked.extend(_lent.values())
+    inherited = [i.con for i in _idle] + [
+        c for lent in _lent.values() for c in (lent[0], lent[1].con)
+    ]
+    for con in inherited:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(con))  # never destroyed
+    _forked.extend(inherited)
     _idle.clear()
     _lent.clear()
 
