@@ -13,6 +13,7 @@ from invoice_pipeline.orchestration.company_checks import ASSET_CHECKS
 from invoice_pipeline.orchestration.jobs import sync_freshness_job, sync_job
 from invoice_pipeline.orchestration.notify import notifier_from_env
 from invoice_pipeline.orchestration.partition_sensor import company_partitions
+from invoice_pipeline.orchestration.run_logger import LOGGERS
 from invoice_pipeline.orchestration.schedules import frequent_sync, nightly_sync, sync_freshness
 from invoice_pipeline.orchestration.sensors import sync_failure_alerts
 from invoice_pipeline.orchestration.warehouse_assets import normalized_tables, sync_logs
@@ -38,4 +39,5 @@ defs = dg.Definitions(
         "source_api": SourceApiResource.from_env(),
         "notifier": notifier_from_env(),
     },
+    loggers=LOGGERS,
 )

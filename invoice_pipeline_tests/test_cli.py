@@ -97,6 +97,16 @@ def test_failed_sync_exits_non_zero_with_the_reason(
     [result] = json.loads(out.stdout)
     assert result["status"] == "FAILED"
     assert result["errors"][-1]["error"] == "Billingo rejected the API key for company 4"
+    assert_no_stack_trace(out)
+    table = cli("sync")  # the table, then the reason in one line on stderr
+    assert table.returncode == 1
+    assert table.stderr.strip() == "company 4 billingo: Billingo rejected the API key for company 4"
+
+
+def assert_no_stack_trace(out: subprocess.CompletedProcess[str]) -> None:
+    """A failed run says why in one line (the CLI's), not with Dagster's stack traces."""
+    for marker in ("Traceback", "Stack Trace", "STEP_FAILURE", "RUN_FAILURE", "Not executing"):
+        assert marker not in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize(
@@ -149,6 +159,7 @@ def test_wrong_secret_key_is_a_clear_error_and_keeps_the_settings(
     [result] = json.loads(out.stdout)
     assert result["status"] == "FAILED"
     assert "cannot be decrypted with the configured secret key" in result["errors"][-1]["error"]
+    assert_no_stack_trace(out)
     assert cli("sync", "--json").returncode == 0  # the right key still works: nothing was lost
 
 
@@ -167,6 +178,7 @@ def test_a_bad_sync_setting_fails_the_sync_naming_the_variable(
         [result] = json.loads(out.stdout)
         assert (out.returncode, result["status"]) == (1, "FAILED")
         assert result["errors"][-1]["error"].startswith(f"{name} must be")
+        assert_no_stack_trace(out)
     assert cli("sync", "--json").returncode == 0  # nothing was lost
 
 

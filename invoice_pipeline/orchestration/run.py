@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from invoice_pipeline.orchestration.run_logger import LOGGER_KEY
 from invoice_pipeline.partitions import SYNC_TYPE_TAG, register_companies
 from invoice_pipeline.sync import eligibility, log
 from invoice_pipeline.sync.eligibility import NothingToSyncError
@@ -67,7 +68,7 @@ def run_sync(
             asset_selection=sync_selection(synced),
             raise_on_error=False,
             run_config={
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                "loggers": {LOGGER_KEY: {"config": {"log_level": "WARNING"}}},
                 **sync_run_config(mode, synced),
             },
         )
