@@ -291,7 +291,8 @@ def _data_signature(con: duckdb.DuckDBPyConnection, reattach: Callable[[], None]
     equal data tables, so a sync that changed nothing copies the previous snapshot's file
     instead of rebuilding them (publishing 100,000 invoices: 0.1 s instead of 0.5 s).
 
-    After hashing a table of more than ``snapshot_ranges.COPY_ROWS`` rows the warehouse is
+    After hashing a table of more than ``snapshot_ranges.COPY_ROWS`` rows (all of them: the
+    scan reads every row group, also those of the pairs carried over) the warehouse is
     attached anew (``reattach``), freeing the metadata of every row group the scan loaded:
     a same-day re-sync of 500,000 documents peaked in publishing at 300 MB instead of 320,
     the next day at 295 instead of 319."""
@@ -309,11 +310,13 @@ def _data_signature(con: duckdb.DuckDBPyConnection, reattach: Callable[[], None]
                 [table],
             ).fetchall()
         ]
-        rows = con.execute(
-            f"SELECT count(*), sum(hash(t)::HUGEINT) FROM main.{table} t WHERE {_CURRENT_PAIRS}"
-        ).fetchall()
-        parts += [str(r) for r in rows]
-        if rows[0][0] > snapshot_ranges.COPY_ROWS:
+        row = con.execute(
+            f"SELECT count(*) FILTER ({_CURRENT_PAIRS}), "
+            f"sum(hash(t)::HUGEINT) FILTER ({_CURRENT_PAIRS}), count(*) FROM main.{table} t"
+        ).fetchone()
+        current, scanned = (row[0], row[1]), row[2]  # type: ignore[index]
+        parts.append(str(current))
+        if scanned > snapshot_ranges.COPY_ROWS:  # every row group was read, current or not
             reattach()
     parts += [str(r) for r in con.execute("SELECT * FROM scratch.stale ORDER BY ALL").fetchall()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
