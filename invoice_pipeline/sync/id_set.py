@@ -77,7 +77,7 @@ class IdSet(Set[int]):
 
     def _insert(self, new: np.ndarray) -> None:
         """Insert the sorted, distinct ids ``new`` (np.union1d would do, but it imports
-        numpy.ma on first use: 40 ms of every sync process)."""
+        numpy.ma on first use: 6 ms of a sync process, 40 ms before numpy is imported)."""
         new = new[~_in_sorted(self._sorted, new)]
         self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
 
