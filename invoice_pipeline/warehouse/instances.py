@@ -21,7 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -40,7 +40,10 @@ _INTERNAL = {"memory", "system", "temp"}
 class _Instance:
     con: duckdb.DuckDBPyConnection
     config: dict[str, str]
-    settings: dict[str, object]  # as new: ``current()``
+    settings: dict[str, object] = field(init=False)  # as new: ``current()``
+
+    def __post_init__(self) -> None:
+        self.settings = self.current()
 
     def current(self) -> dict[str, object]:
         """The settings to restore, and memory_limit (a tenth of what duckdb_settings() costs)."""
@@ -67,8 +70,7 @@ def take(config: dict[str, str]) -> duckdb.DuckDBPyConnection:
                 break
     if found is None:
         con = duckdb.connect(":memory:", config=config)
-        found = _Instance(con, dict(config), {})
-        found.settings = found.current()
+        found = _Instance(con, dict(config))
     try:
         cursor = found.con.cursor()
     except BaseException:
