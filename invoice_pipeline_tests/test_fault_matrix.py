@@ -26,6 +26,7 @@ from typing import Any
 import dagster as dg
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.server import Request, Response
@@ -66,9 +67,13 @@ def instance() -> dg.DagsterInstance:
 def synced_file(tmp_path_factory: pytest.TempPathFactory, instance: dg.DagsterInstance) -> Path:
     """A warehouse after a completed sync of the matrix's documents (seed 7): copied as the
     starting point of every case that must fail, instead of syncing it again each time
-    (the emulator generates the same documents for the same seed, byte for byte)."""
+    (the emulator generates the same documents for the same seed, byte for byte). Its own
+    secret key: the per-test one (``conftest.isolated_env``) is not set yet, and each case
+    stores its API key again under its own."""
     wh = Warehouse(tmp_path_factory.mktemp("synced") / "warehouse.duckdb")
-    with BillingoEmulator() as emu:
+    with pytest.MonkeyPatch.context() as env, BillingoEmulator() as emu:
+        env.setenv("INVOICE_PIPELINE_SECRET_KEY", Fernet.generate_key().decode())
+        env.setenv("INVOICE_PIPELINE_REQUESTS_PER_MINUTE", "0")
         configure(wh, emu, "baseline-key", docs=DOCS, seed=SEED)
         _, result = sync(wh, instance)
     assert result["status"] == COMPLETED, result["errors"]
