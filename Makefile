@@ -21,8 +21,11 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/invoice-pipeline demo
 
+# Two worker processes (pytest-xdist), each taking whole test files: module fixtures are
+# built once, and the CI machine has two cores. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
