@@ -8,27 +8,11 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from invoice_pipeline.billingo.models import Document
+from invoice_pipeline.billingo.models import DOCUMENT_PAGE, LOOSE_PAGE, Document
 from invoice_pipeline.sync.gc_pause import gc_paused
 from invoice_pipeline.sync.pages import ValidatedPage, format_validation_error
-
-
-class _TypedPage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    data: list[Document]
-    total: int | None = None
-    last_page: int | None = None
-    current_page: int | None = None
-
-
-class _LoosePage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    data: list[Any]
-    total: int | None = None
-    last_page: int | None = None
-    current_page: int | None = None
 
 
 def validate_page(body: bytes) -> ValidatedPage:
@@ -44,7 +28,7 @@ def validate_page(body: bytes) -> ValidatedPage:
 
 def _validate_page(body: bytes) -> ValidatedPage:
     try:
-        page = _TypedPage.model_validate_json(body)
+        page = DOCUMENT_PAGE.validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors) and not _is_utf8(body):
@@ -60,20 +44,22 @@ def _validate_page(body: bytes) -> ValidatedPage:
         if envelope:
             raise ValueError(f"not a document page ({format_validation_error(envelope)})") from None
         return _partially_valid(body, by_doc)
+    docs = page["data"]
     return ValidatedPage(
         body=body,
-        ids=[d.id for d in page.data],
-        volatile=[_volatile(d) for d in page.data],
-        total=page.total,
-        last_page=page.last_page,
-        current_page=page.current_page,
+        ids=[d["id"] for d in docs],
+        volatile=[_volatile(d) for d in docs],
+        total=page.get("total"),
+        last_page=page.get("last_page"),
+        current_page=page.get("current_page"),
     )
 
 
 def _volatile(doc: Document) -> str | None:
     """``paid_date`` is today's date on every unpaid document (notes P5): not content."""
-    if doc.paid_date and (doc.payment_status or "").lower() not in ("paid", "partially_paid"):
-        return f'"paid_date":"{doc.paid_date}"'
+    paid = doc.get("paid_date")
+    if paid and (doc.get("payment_status") or "").lower() not in ("paid", "partially_paid"):
+        return f'"paid_date":"{paid}"'
     return None
 
 
@@ -95,8 +81,8 @@ def still_volatile(fragments: list[bytes]) -> bool:
 
 
 def _partially_valid(body: bytes, by_doc: dict[int, list[dict[str, Any]]]) -> ValidatedPage:
-    loose = _LoosePage.model_validate_json(body)
-    raw = loose.data
+    loose = LOOSE_PAGE.validate_json(body)
+    raw = loose.get("data", [])
     ids = [_int_or_none(d.get("id")) if isinstance(d, dict) else None for d in raw]
     rejected = {}
     for index, errors in by_doc.items():
@@ -111,9 +97,9 @@ def _partially_valid(body: bytes, by_doc: dict[int, list[dict[str, Any]]]) -> Va
         body=body,
         ids=ids,
         rejected=rejected,
-        total=loose.total,
-        last_page=loose.last_page,
-        current_page=loose.current_page,
+        total=loose.get("total"),
+        last_page=loose.get("last_page"),
+        current_page=loose.get("current_page"),
     )
 
 
