@@ -1,6 +1,6 @@
 """``gc_paused``: the cyclic garbage collector held off while a page is validated.
 
-Validating a 367 KB page builds some 10,000 short-lived objects (models, strings, lists)
+Validating a 367 KB page builds some 10,000 short-lived objects (dicts, strings, lists)
 that are freed by reference counting as soon as the page's ids are taken; none of them
 form cycles. While they are alive they would trigger young-generation collections that
 traverse (and promote) them, and in a process holding Dagster's few hundred thousand
