@@ -118,23 +118,22 @@ class Document(TypedDict, total=False):
 
 
 @with_config(ConfigDict(extra="ignore"))
-class DocumentPage(TypedDict, total=False):
+class _Envelope(TypedDict, total=False):
+    total: int | None
+    last_page: int | None
+    current_page: int | None
+
+
+class DocumentPage(_Envelope, total=False):
     """One ``GET /documents`` page, every document validated."""
 
     data: Required[list[Document]]
-    total: int | None
-    last_page: int | None
-    current_page: int | None
 
 
-@with_config(ConfigDict(extra="ignore"))
-class LoosePage(TypedDict, total=False):
+class LoosePage(_Envelope, total=False):
     """The same page with its documents unvalidated: where a page failed, for the ids."""
 
     data: Required[list[object]]
-    total: int | None
-    last_page: int | None
-    current_page: int | None
 
 
 DOCUMENT_PAGE: TypeAdapter[DocumentPage] = TypeAdapter(DocumentPage)
