@@ -57,7 +57,6 @@ class _Instance:
 _lock = threading.Lock()
 _idle: list[_Instance] = []
 _lent: dict[int, tuple[duckdb.DuckDBPyConnection, _Instance]] = {}  # id(cursor) -> both
-_forked: list[object] = []  # a forked child's inherited connections: never used nor closed
 
 
 def take(config: dict[str, str]) -> duckdb.DuckDBPyConnection:
@@ -137,7 +136,6 @@ def _after_fork() -> None:
     ]
     for con in inherited:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(con))  # never destroyed
-    _forked.extend(inherited)
     _idle.clear()
     _lent.clear()
 
