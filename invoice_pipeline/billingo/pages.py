@@ -82,7 +82,7 @@ def still_volatile(fragments: list[bytes]) -> bool:
 
 def _partially_valid(body: bytes, by_doc: dict[int, list[dict[str, Any]]]) -> ValidatedPage:
     loose = LOOSE_PAGE.validate_json(body)
-    raw = loose.get("data", [])
+    raw = loose["data"]
     ids = [_int_or_none(d.get("id")) if isinstance(d, dict) else None for d in raw]
     rejected = {}
     for index, errors in by_doc.items():
