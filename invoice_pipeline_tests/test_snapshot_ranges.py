@@ -126,3 +126,45 @@ def test_one_round_below_the_threshold(wh: Warehouse) -> None:
 
 def _never() -> None:
     raise AssertionError("one round attaches nothing anew")
+
+
+@pytest.mark.parametrize("desc", [True, False])
+def test_ranges_cover_every_row_once_in_order_with_skewed_keys(desc: bool) -> None:
+    """One key holding half the rows, NULL keys, several companies: every row falls in
+    exactly one range, the ranges follow the sort order, and a range never splits a key."""
+    con = duckdb.connect()
+    try:
+        con.execute(
+            "CREATE TABLE t AS SELECT (i % 3) + 1 AS company_id, "
+            "CASE WHEN i % 2 = 0 THEN 500 WHEN i % 7 = 0 THEN NULL ELSE i END AS k "
+            "FROM range(3000) r(i)"
+        )
+        column = "k" if not desc else "CAST(DATE '2020-01-01' + CAST(k AS INTEGER) AS DATE)"
+        con.execute(f"CREATE TABLE rows AS SELECT company_id, {column} AS v FROM t")
+        filters = snapshot_ranges._filters(con, "SELECT * FROM rows", "v", desc, parts=5)
+        assert len(filters) == 5
+        placed = con.execute(
+            "SELECT company_id, v, ["
+            + ", ".join(f"CASE WHEN {f} THEN {n} END" for n, f in enumerate(filters))
+            + "] AS hits FROM rows"
+        ).fetchall()
+        order = "DESC" if desc else "ASC"
+        rank = {
+            key: n
+            for n, key in enumerate(
+                con.execute(
+                    f"SELECT DISTINCT company_id, v FROM rows ORDER BY company_id, v {order} "
+                    "NULLS LAST"
+                ).fetchall()
+            )
+        }
+    finally:
+        con.close()
+    part_of: dict[tuple[object, object], int] = {}
+    for company, value, hits in placed:
+        found = [h for h in hits if h is not None]
+        assert len(found) == 1, (company, value, found)
+        assert part_of.setdefault((company, value), found[0]) == found[0]
+    by_rank = [part_of[key] for key in sorted(part_of, key=rank.__getitem__)]
+    assert by_rank == sorted(by_rank)  # consecutive ranges, in sort order
+    assert len(set(by_rank)) >= 3  # the skewed key takes a range of its own, not all of them

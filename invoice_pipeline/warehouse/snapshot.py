@@ -230,7 +230,9 @@ def _copy_data(
     lock is held, nothing changes them meanwhile. A large warehouse is copied in rounds,
     attached anew before each (``snapshot_ranges``)."""
     rows = {table: _rows(table, has_prev) for table in SNAPSHOT_DATA}
+    con.execute("SET memory_limit = ?", [snapshot_ranges.PLAN_MEMORY])
     plan = snapshot_ranges.rounds(con, rows, reattach)
+    con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
     rest = [
         _copy(table, order, rows[table], "", create=True)
         for table, order in SNAPSHOT_DATA.items()
