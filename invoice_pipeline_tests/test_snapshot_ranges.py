@@ -94,6 +94,30 @@ def test_a_snapshot_copied_in_rounds_is_whole_and_sorted(
     assert _company_rows(str(third), 7) == company_7
     assert len(company_7["invoices"]) == 60
 
+    # The per-day summary, built round by round, is the one a single pass builds, in order.
+    monkeypatch.setattr(snapshot_ranges, "COPY_ROWS", 10**9)
+    monkeypatch.setattr(snapshot, "_stored_signature", lambda con: None)  # rebuild, not copy
+    whole = wh.publish()
+    assert rounds[-1] == 1
+    assert _days(str(third)) == _days(str(whole))
+
+
+def _days(target: str) -> list[tuple[object, ...]]:
+    """The per-day summary's rows; asserts they are stored in the summary's sort order."""
+    con = duckdb.connect(target, read_only=True)
+    try:
+        order = "company_id, invoice_date DESC NULLS LAST, source, payment_status"
+        misplaced = con.execute(
+            f"SELECT count(*) FROM (SELECT rowid AS r, row_number() OVER (ORDER BY {order}, "
+            "rowid) - 1 AS n FROM snapshot_invoice_days) WHERE r <> n"
+        ).fetchone()
+        assert misplaced == (0,)
+        rows = con.execute("SELECT * FROM snapshot_invoice_days ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    assert rows
+    return rows
+
 
 def _signature(target: str) -> str:
     con = duckdb.connect(target, read_only=True)
