@@ -34,8 +34,9 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -164,9 +165,8 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path, reattach: Callable[[]
             con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
         con.execute("ATTACH ':memory:' AS scratch")  # seen by the cursors of _copy_data
         con.execute(f"CREATE TABLE scratch.stale AS {_STALE}")
-        con.execute("SET memory_limit = ?", [SIGNATURE_MEMORY])
-        signature = _data_signature(con, reattach)
-        con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
+        with _limited(con, SIGNATURE_MEMORY):
+            signature = _data_signature(con, reattach)
         reuse = has_prev and _stored_signature(con) == signature
         if reuse:  # the data tables would be the previous snapshot's: copy them with it
             shutil.copyfile(previous, target)  # type: ignore[arg-type]
@@ -206,6 +206,15 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path, reattach: Callable[[]
     return target
 
 
+@contextmanager
+def _limited(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """The block under DuckDB's memory limit ``limit``, the rest of publishing under its own
+    (``config.duckdb_publish_memory``)."""
+    con.execute("SET memory_limit = ?", [limit])
+    yield
+    con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
+
+
 # The (source, company) pairs whose rows a new snapshot takes from the warehouse: all but
 # those whose last sync has not succeeded (``_STALE``, kept in ``scratch.stale``).
 _CURRENT_PAIRS = "(source, company_id) NOT IN (SELECT * FROM scratch.stale)"
@@ -235,9 +244,8 @@ def _copy_data(
     attached anew before each (``snapshot_ranges``), the summary of each round's invoices
     with them."""
     rows = {table: _rows(table, has_prev) for table in SNAPSHOT_DATA}
-    con.execute("SET memory_limit = ?", [snapshot_ranges.PLAN_MEMORY])
-    plan = snapshot_ranges.rounds(con, rows, reattach)
-    con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
+    with _limited(con, snapshot_ranges.PLAN_MEMORY):
+        plan = snapshot_ranges.rounds(con, rows, reattach)
     rest = [
         _copy(table, order, rows[table], "", create=True)
         for table, order in SNAPSHOT_DATA.items()
