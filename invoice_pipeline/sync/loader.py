@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from invoice_pipeline import config
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.page_table import page_documents, page_table, registered
 from invoice_pipeline.sync.pages import ValidatedPage
+from invoice_pipeline.warehouse.limits import SCAN_MEMORY, limited
 
 _KEY = "source = $source AND company_id = $company"
 _DOCUMENTS = page_documents(
@@ -119,10 +121,11 @@ def normalize_pending(
     con: duckdb.DuckDBPyConnection, mapping: SourceMapping, company_id: int
 ) -> tuple[int, int]:
     """Rebuild invoices and lines of raw documents whose normalized version lags;
-    returns (invoices, lines) written."""
+    returns (invoices, lines) written. ``con`` is under DuckDB's default limit for writers."""
     params = {"source": mapping.source, "company": company_id}
     lagging = f"{_KEY} AND normalized_hash IS DISTINCT FROM content_hash"
-    invoices = _count(con, f"SELECT count(*) FROM raw_documents WHERE {lagging}", params)
+    with limited(con, SCAN_MEMORY, after=config.duckdb_memory()):  # reads two hash columns
+        invoices = _count(con, f"SELECT count(*) FROM raw_documents WHERE {lagging}", params)
     if not invoices:
         return 0, 0  # the usual case: 2 ms, where binding the parse below alone takes 60
     con.execute(

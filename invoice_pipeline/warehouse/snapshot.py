@@ -34,15 +34,15 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from invoice_pipeline import config
 from invoice_pipeline.warehouse import snapshot_ranges
+from invoice_pipeline.warehouse.limits import SCAN_MEMORY, limited
 from invoice_pipeline.warehouse.schema import SNAPSHOT_CURRENT, SNAPSHOT_DATA, VIEWS
 
 _STALE = """
@@ -165,7 +165,9 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path, reattach: Callable[[]
             con.execute(f"ATTACH '{previous}' AS prev (READ_ONLY)")
         con.execute("ATTACH ':memory:' AS scratch")  # seen by the cursors of _copy_data
         con.execute(f"CREATE TABLE scratch.stale AS {_STALE}")
-        with _limited(con, SIGNATURE_MEMORY):
+        # The signature only streams: 500,000 documents took 35 MB above its start under
+        # SCAN_MEMORY, 104 MB under 64MB, and peaked at 470 MB under the publish limit.
+        with limited(con, SCAN_MEMORY, after=config.duckdb_publish_memory()):
             signature = _data_signature(con, reattach)
         reuse = has_prev and _stored_signature(con) == signature
         if reuse:  # the data tables would be the previous snapshot's: copy them with it
@@ -206,15 +208,6 @@ def publish(con: duckdb.DuckDBPyConnection, db_path: Path, reattach: Callable[[]
     return target
 
 
-@contextmanager
-def _limited(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """The block under DuckDB's memory limit ``limit``, the rest of publishing under its own
-    (``config.duckdb_publish_memory``)."""
-    con.execute("SET memory_limit = ?", [limit])
-    yield
-    con.execute("SET memory_limit = ?", [config.duckdb_publish_memory()])
-
-
 # The (source, company) pairs whose rows a new snapshot takes from the warehouse: all but
 # those whose last sync has not succeeded (``_STALE``, kept in ``scratch.stale``).
 _CURRENT_PAIRS = "(source, company_id) NOT IN (SELECT * FROM scratch.stale)"
@@ -244,7 +237,7 @@ def _copy_data(
     attached anew before each (``snapshot_ranges``), the summary of each round's invoices
     with them."""
     rows = {table: _rows(table, has_prev) for table in SNAPSHOT_DATA}
-    with _limited(con, snapshot_ranges.PLAN_MEMORY):
+    with limited(con, snapshot_ranges.PLAN_MEMORY, after=config.duckdb_publish_memory()):
         plan = snapshot_ranges.rounds(con, rows, reattach)
     rest = [
         _copy(table, order, rows[table], "", create=True)
@@ -295,14 +288,6 @@ def _run_lanes(con: duckdb.DuckDBPyConnection, home: str, lanes: list[list[str]]
 def _run(con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
     for statement in statements:
         con.execute(statement)
-
-
-# DuckDB's memory limit while the data signature is computed: it only streams, but any
-# scan keeps the blocks it read cached up to the limit. Under the publish limit an unchanged
-# re-sync of 500,000 documents peaked at 470 MB here, for a snapshot it then copies; under
-# 64MB the signature of 500,000 documents took 104 MB above its start (100,000: 45 MB),
-# under 32MB 35 MB (29 MB), as fast (0.14 s; 2,000,000 invoices 0.50 s).
-SIGNATURE_MEMORY = "32MB"
 
 
 def _data_signature(con: duckdb.DuckDBPyConnection, reattach: Callable[[], None]) -> str:
