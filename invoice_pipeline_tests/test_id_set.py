@@ -1,12 +1,12 @@
 """``IdSet``, the crawl's compact set of seen ids, against Python's set."""
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoice_pipeline.sync import id_set
 from invoice_pipeline.sync.id_set import IdSet
-from invoice_pipeline.sync.page_table import id_table
 
 ids = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 pages = st.lists(st.lists(st.one_of(st.none(), ids, st.integers(0, 30)), max_size=12))
@@ -30,14 +30,16 @@ def test_known_and_update_agree_with_a_python_set(
         other = IdSet(range(25, 40))
         seen.update(other)
         assert list(seen) == sorted(expected | set(range(25, 40)))
-        assert id_table(seen).column("document_id").to_pylist() == list(seen)
+        probe = np.array([*range(-3, 45), *expected], dtype=np.int64)
+        held = expected | set(range(25, 40))
+        assert seen.holds(probe).tolist() == [i in held for i in probe.tolist()]
 
 
-def test_an_empty_set_knows_nothing_and_makes_an_empty_table() -> None:
+def test_an_empty_set_knows_nothing() -> None:
     empty = IdSet()
     assert not empty and len(empty) == 0 and 0 not in empty
     assert empty.known([0, None, -1]) == [False, False, False]
-    assert id_table(empty).num_rows == 0
+    assert empty.holds(np.array([0, -1], dtype=np.int64)).tolist() == [False, False]
 
 
 @settings(max_examples=200, deadline=None)

@@ -31,6 +31,10 @@ class IdSet(Set[int]):
         pending = self._pending
         return [i is not None and (hit or i in pending) for i, hit in zip(ids, found, strict=True)]
 
+    def holds(self, values: np.ndarray) -> np.ndarray:
+        """For each of the int64 ``values``: it is in the set (one lookup for all)."""
+        return _in_sorted(self.array(), values)
+
     def add_new(self, ids: Sequence[int | None], passed_over: Container[int] = ()) -> list[bool]:
         """For each of ``ids``: it is new (not None, not in the set, not earlier in ``ids``)
         and its index is not ``passed_over``; the new ones are added."""

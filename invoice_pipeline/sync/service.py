@@ -31,6 +31,7 @@ from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.page_memory import RememberedPages
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline.warehouse.limits import SCAN_MEMORY
 
 
 class SourceClient(Protocol):
@@ -188,7 +189,7 @@ def extract_company(
         if source.store_extras is not None:
             with wh.write() as con:
                 source.store_extras(con, client, company_id)
-        with wh.write() as con:
+        with wh.write(memory_limit=SCAN_MEMORY) as con:  # reads every stored id
             deletions.restore_listed(con, source.name, company_id, listed)
             if increment is None and not metrics.errors:  # a full crawl that will COMPLETE
                 if not listed and deletions.any_stored(con, source.name, company_id):

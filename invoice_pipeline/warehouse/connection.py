@@ -237,13 +237,16 @@ class Warehouse:
         return con
 
     @contextmanager
-    def write(self, publish: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def write(
+        self, publish: bool = False, memory_limit: str | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction under the exclusive lock: committed on success, else rolled back.
 
         ``publish`` makes a new read snapshot after the commit (still under the lock), for
-        writes that finish a sync or change what readers see of settings.
+        writes that finish a sync or change what readers see of settings. ``memory_limit``
+        overrides DuckDB's for the transaction (as for a ``session``).
         """
-        with self.session() as session:
+        with self.session(memory_limit) as session:
             with session.transaction() as con:
                 yield con
             if publish:
