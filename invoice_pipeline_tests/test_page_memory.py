@@ -228,6 +228,21 @@ def test_remembered_pages_come_back_as_stored(wh: Warehouse) -> None:
         assert page_memory.take(con, "billingo", 4) == {}  # taken means removed
 
 
+def test_storing_a_page_again_replaces_it(wh: Warehouse) -> None:
+    """Two syncs of a company that overlapped both store their pages: the last one's stay,
+    one row per page, other companies' untouched."""
+    first = page_memory.RememberedPage("a" * 64, b"", page_memory._pack([1]), 1, 1, 1)
+    second = page_memory.RememberedPage("b" * 64, None, page_memory._pack([2]), 2, 2, 2)
+    with wh.write() as con:
+        page_memory.store(con, "billingo", 5, page_memory.RememberedPages({"p=1": first}))
+        page_memory.store(con, "billingo", 4, page_memory.RememberedPages({"p=1": first}))
+    with wh.write() as con:
+        both = {"p=1": second, "p=2": first}
+        page_memory.store(con, "billingo", 4, page_memory.RememberedPages(both))
+        assert page_memory.take(con, "billingo", 4) == both
+        assert page_memory.take(con, "billingo", 5) == {"p=1": first}
+
+
 def test_values_table_types_and_nulls() -> None:
     table = values_table(
         {"b": [b"\x00\xff", None, b""], "s": ["ő", "ab", None], "n": [None, -(2**63), 5]}

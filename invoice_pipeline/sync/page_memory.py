@@ -160,9 +160,17 @@ def store(
         }
     )
     with registered(con, "remembered_pages", table):
+        # Normally none to delete (``take`` did), unless two syncs of the company overlapped.
+        # Not INSERT OR REPLACE: 10,000 pages (1,000,000 documents) took 61 MB above its
+        # start that way, 31 MB this way.
+        con.execute(
+            f"DELETE FROM page_fingerprints WHERE {_KEY} "
+            "AND page_key IN (SELECT page_key FROM remembered_pages)",
+            {"source": source, "company": company_id},
+        )
         con.execute(
             """
-            INSERT OR REPLACE INTO page_fingerprints
+            INSERT INTO page_fingerprints
                 (source, company_id, page_key, fingerprint, volatile_spans, ids, total,
                  last_page, current_page)
             SELECT $source, $company, page_key, fingerprint, volatile_spans, ids, total,
