@@ -49,6 +49,7 @@ def _validate_page(body: bytes) -> ValidatedPage:
         body=body,
         ids=[d["id"] for d in docs],
         volatile=[_volatile(d) for d in docs],
+        settled=[_settled(d) for d in docs],
         total=page.get("total"),
         last_page=page.get("last_page"),
         current_page=page.get("current_page"),
@@ -58,9 +59,17 @@ def _validate_page(body: bytes) -> ValidatedPage:
 def _volatile(doc: Document) -> str | None:
     """``paid_date`` is today's date on every unpaid document (notes P5): not content."""
     paid = doc.get("paid_date")
-    if paid and (doc.get("payment_status") or "").lower() not in ("paid", "partially_paid"):
-        return f'"paid_date":"{paid}"'
-    return None
+    return f'"paid_date":"{paid}"' if paid and not _paid(doc) else None
+
+
+def _settled(doc: Document) -> str | None:
+    """A paid document's ``paid_date``, content, as ``_volatile`` would write it."""
+    paid = doc.get("paid_date")
+    return f'"paid_date":"{paid}"' if paid and _paid(doc) else None
+
+
+def _paid(doc: Document) -> bool:
+    return (doc.get("payment_status") or "").lower() in ("paid", "partially_paid")
 
 
 _PAID_DATE = re.compile(rb'"paid_date":"(\d{4}-\d{2}-\d{2})"')

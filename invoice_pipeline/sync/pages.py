@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 
@@ -16,13 +16,16 @@ class ValidatedPage:
     its sync-log error ``{invoice_id, invoice_number, error}``; ``problems`` are sync-log
     errors about the listing rather than one document (they make the sync PARTIAL too).
     ``volatile[i]`` is the exact JSON text (as DuckDB writes a document: compact) of a member
-    that changes without the document changing, left out of the content hash. The body is
-    kept as bytes so the loader stores documents exactly as received.
+    that changes without the document changing, left out of the content hash; ``settled[i]``
+    the text of the same member where it is content (Billingo: a paid document's
+    ``paid_date``), which may equal another document's volatile text. The body is kept as
+    bytes so the loader stores documents exactly as received.
     """
 
     body: bytes
     ids: list[int | None]
     volatile: list[str | None] = field(default_factory=list)
+    settled: list[str | None] = field(default_factory=list)
     rejected: dict[int, dict[str, Any]] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
     total: int | None = None
@@ -42,22 +45,26 @@ class ValidatedPage:
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def volatile_spans(self) -> list[tuple[int, int]]:
-        """(start, end) of the volatile fragments in the body, in order. A fragment text is
-        left out of the spans (so it stays part of the fingerprint) when it occurs more
-        often than documents have it as their volatile member: then some occurrence is
-        content (a paid document paid on the date the unpaid ones show), and which one is
-        unknowable from the bytes."""
+        """(start, end) of the volatile fragments in the body, in order. Where a fragment's
+        text also occurs as content (``settled``: a document paid on the date the unpaid
+        ones show), the occurrences are the documents', in the documents' order, when each
+        document with that text as its member holds it once (as many occurrences as such
+        documents); else that text is left out of the spans (it stays part of the
+        fingerprint: the page is compared document by document when the date moves)."""
         if self._spans is None:
             spans: list[tuple[int, int]] = []
-            for text, count in Counter(v for v in self.volatile if v).items():
+            for text in dict.fromkeys(v for v in self.volatile if v):
                 fragment = text.encode()
                 found = []
                 at = self.body.find(fragment)
                 while at >= 0:
                     found.append((at, at + len(fragment)))
                     at = self.body.find(fragment, at + len(fragment))
-                if len(found) == count:
-                    spans += found
+                owners = [  # per document with this text, in order: is it volatile there
+                    v == text for v, c in zip_longest(self.volatile, self.settled) if text in (v, c)
+                ]
+                if len(found) == len(owners):
+                    spans += [span for span, own in zip(found, owners, strict=True) if own]
             self._spans = sorted(spans)
         return self._spans
 
