@@ -45,38 +45,35 @@ def _validate_page(body: bytes) -> ValidatedPage:
             raise ValueError(f"not a document page ({format_validation_error(envelope)})") from None
         return _partially_valid(body, by_doc)
     docs = page["data"]
+    paid_dates = [_paid_date(d) for d in docs]
     return ValidatedPage(
         body=body,
         ids=[d["id"] for d in docs],
-        volatile=[_volatile(d) for d in docs],
-        settled=[_settled(d) for d in docs],
+        volatile=[volatile for volatile, _ in paid_dates],
+        settled=[settled for _, settled in paid_dates],
         total=page.get("total"),
         last_page=page.get("last_page"),
         current_page=page.get("current_page"),
     )
 
 
-def _volatile(doc: Document) -> str | None:
-    """``paid_date`` is today's date on every unpaid document (notes P5): not content."""
+def _paid_date(doc: Document) -> tuple[str | None, str | None]:
+    """The ``paid_date`` member's text as (volatile, settled): volatile on an unpaid
+    document, where it is today's date (notes P5), not content; content on a paid one."""
     paid = doc.get("paid_date")
-    return f'"paid_date":"{paid}"' if paid and not _paid(doc) else None
-
-
-def _settled(doc: Document) -> str | None:
-    """A paid document's ``paid_date``, content, as ``_volatile`` would write it."""
-    paid = doc.get("paid_date")
-    return f'"paid_date":"{paid}"' if paid and _paid(doc) else None
-
-
-def _paid(doc: Document) -> bool:
-    return (doc.get("payment_status") or "").lower() in ("paid", "partially_paid")
+    if not paid:
+        return None, None
+    text = f'"paid_date":"{paid}"'
+    if (doc.get("payment_status") or "").lower() in ("paid", "partially_paid"):
+        return None, text
+    return text, None
 
 
 _PAID_DATE = re.compile(rb'"paid_date":"(\d{4}-\d{2}-\d{2})"')
 
 
 def still_volatile(fragments: list[bytes]) -> bool:
-    """Whether the bytes found where a page's volatile fragments were (``_volatile``: the
+    """Whether the bytes found where a page's volatile fragments were (``_paid_date``: the
     ``paid_date`` of unpaid documents) are such fragments still: a valid date each."""
     for fragment in fragments:
         found = _PAID_DATE.fullmatch(fragment)
