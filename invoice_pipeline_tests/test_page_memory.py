@@ -175,6 +175,28 @@ def test_a_changed_page_is_parsed_and_loaded_and_the_others_are_not_parsed(
     assert scalar(account.wh, paid, [target["id"]]) == "paid"
 
 
+def test_a_resync_keeps_the_entries_of_pages_it_did_not_need_to_parse(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a re-sync stores for a reused page is the very entry it took (one copy of the
+    pages' memory, not two); a changed page gets a new one."""
+    taken: list[page_memory.RememberedPages] = []
+    stored: list[page_memory.RememberedPages] = []
+    take, store = page_memory.take, page_memory.store
+    monkeypatch.setattr(page_memory, "take", lambda *a: taken.append(take(*a)) or taken[-1])
+    monkeypatch.setattr(page_memory, "store", lambda *a: stored.append(a[-1]) or store(*a))
+    account.first_sync(docs=250)
+    account.emulator.pay(account.api_key, account.unpaid_on_page(2)["id"], date(2026, 11, 21))
+    account.emulator.today += timedelta(days=1)
+    parsed, _ = account.resync()
+    assert parsed == [100]
+    before, after = taken[-1], stored[-1]
+    assert sorted(after) == sorted(before) and len(after) == 3
+    kept = [key for key in after if after[key] is before[key]]
+    assert sorted(kept) == ["page=1&per_page=100", "page=3&per_page=100"]
+    assert after["page=2&per_page=100"].fingerprint != before["page=2&per_page=100"].fingerprint
+
+
 def test_a_page_with_a_rejected_document_is_validated_and_reported_by_every_sync(
     account: Account,
 ) -> None:

@@ -15,7 +15,7 @@ from invoice_pipeline.sync import log, page_memory
 from invoice_pipeline.sync.id_set import IdSet
 from invoice_pipeline.sync.loader import BatchCounts, load_batch, store_listing_hashes
 from invoice_pipeline.sync.mapping import SourceMapping
-from invoice_pipeline.sync.page_memory import RememberedPage, RememberedPages
+from invoice_pipeline.sync.page_memory import RememberedPages
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 
@@ -76,7 +76,7 @@ def extract(
         same = {i for i, p in enumerate(pages_) if p.page_key and remembered.is_unchanged(p)}
         load = [i for i in range(len(pages_)) if i not in same]
         unsaved.update(
-            (p.page_key, RememberedPage.of(p))
+            (p.page_key, remembered.again(p))
             for p, skip in zip(pages_, excluded_, strict=True)
             if p.page_key and len(skip) == len(p.rejected)
         )
