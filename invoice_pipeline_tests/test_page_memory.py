@@ -15,10 +15,11 @@ import pytest
 from invoice_pipeline.billingo import client as billingo_client
 from invoice_pipeline.billingo.pages import validate_page
 from invoice_pipeline.emulators.billingo import BillingoEmulator
-from invoice_pipeline.sync import page_memory
+from invoice_pipeline.sync import extract as extract_module
+from invoice_pipeline.sync import page_memory, page_windows
 from invoice_pipeline.sync.page_table import values_table
 from invoice_pipeline.sync.pages import ValidatedPage
-from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline.warehouse import Warehouse, schema
 from invoice_pipeline_tests.helpers import configure, scalar, sync
 
 
@@ -175,26 +176,54 @@ def test_a_changed_page_is_parsed_and_loaded_and_the_others_are_not_parsed(
     assert scalar(account.wh, paid, [target["id"]]) == "paid"
 
 
-def test_a_resync_keeps_the_entries_of_pages_it_did_not_need_to_parse(
+def test_pages_are_stored_as_the_sync_goes_and_read_back_a_window_at_a_time(
     account: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What a re-sync stores for a reused page is the very entry it took (one copy of the
-    pages' memory, not two); a changed page gets a new one."""
-    taken: list[page_memory.RememberedPages] = []
-    stored: list[page_memory.RememberedPages] = []
-    take, store = page_memory.take, page_memory.store
-    monkeypatch.setattr(page_memory, "take", lambda *a: taken.append(take(*a)) or taken[-1])
-    monkeypatch.setattr(page_memory, "store", lambda *a: stored.append(a[-1]) or store(*a))
+    """A store per batch and a window per page (the sizes shrunk so 3 pages need several):
+    the next syncs parse nothing, the day after too; the pages keep their crawl order."""
+    monkeypatch.setenv("INVOICE_PIPELINE_BATCH_DOCUMENTS", "100")
+    monkeypatch.setattr(extract_module, "STORE_PAGES", 1)
+    monkeypatch.setattr(page_windows, "WINDOW_PAGES", 1)
+    monkeypatch.setattr(page_windows, "CACHED_WINDOWS", 1)
+    stores: list[int] = []
+    store = page_memory.store
+    monkeypatch.setattr(page_memory, "store", lambda *a: stores.append(len(a[3])) or store(*a))
     account.first_sync(docs=250)
-    account.emulator.pay(account.api_key, account.unpaid_on_page(2)["id"], date(2026, 11, 21))
-    account.emulator.today += timedelta(days=1)
-    parsed, _ = account.resync()
-    assert parsed == [100]
-    before, after = taken[-1], stored[-1]
-    assert sorted(after) == sorted(before) and len(after) == 3
-    kept = [key for key in after if after[key] is before[key]]
-    assert sorted(kept) == ["page=1&per_page=100", "page=3&per_page=100"]
-    assert after["page=2&per_page=100"].fingerprint != before["page=2&per_page=100"].fingerprint
+    assert stores == [1, 1, 1]
+    order = "SELECT list(page_key ORDER BY position) FROM page_fingerprints"
+    assert scalar(account.wh, order) == [f"page={n}&per_page=100" for n in (1, 2, 3)]
+    for days in (0, 1):
+        account.emulator.today += timedelta(days=days)
+        parsed, result = account.resync()
+        assert parsed == []
+        assert (result["status"], result["invoices_skipped"]) == ("COMPLETED", 250)
+
+
+def test_a_sync_that_fails_keeps_the_pages_it_stored(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages stored with batches that committed stay remembered (their documents are
+    stored); the next sync parses only the others."""
+    configure(account.wh, account.emulator, account.api_key, docs=500)
+    monkeypatch.setenv("INVOICE_PIPELINE_BATCH_DOCUMENTS", "100")
+    monkeypatch.setattr(extract_module, "STORE_PAGES", 1)
+    real, calls = extract_module.load_batch, []
+
+    def third_fails(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the disk is full")
+        return real(*args)
+
+    monkeypatch.setattr(extract_module, "load_batch", third_fails)
+    _, failed = sync(account.wh, account.instance)
+    assert (failed["status"], failed["invoices_created"]) == ("FAILED", 200)
+    assert scalar(account.wh, "SELECT count(*) FROM page_fingerprints") == 2
+    monkeypatch.setattr(extract_module, "load_batch", real)
+    parsed, result = account.resync()
+    assert parsed == [100, 100, 100]  # pages 3 to 5
+    assert (result["status"], result["invoices_created"]) == ("COMPLETED", 300)
+    assert result["invoices_skipped"] == 200
 
 
 def test_a_page_with_a_rejected_document_is_validated_and_reported_by_every_sync(
@@ -225,13 +254,14 @@ def test_pages_judged_by_other_validation_code_are_parsed_again(
     assert parsed == []
 
 
-def test_migration_5_keeps_older_fingerprints_and_remembers_spans_from_the_next_sync(
+def test_migrations_5_and_6_keep_older_fingerprints_and_remember_more_from_the_next_sync(
     account: Account,
 ) -> None:
+    """Rows from before v5 (fingerprints only) and v6 (no position) are taken as one window."""
     account.first_sync(docs=150)
     con = duckdb.connect(str(account.wh.path))
     try:
-        for column in ("volatile_spans", "ids", "total", "last_page", "current_page"):
+        for column in ("volatile_spans", "ids", "total", "last_page", "current_page", "position"):
             con.execute(f"ALTER TABLE page_fingerprints DROP COLUMN {column}")
         con.execute("UPDATE schema_meta SET version = 4")
     finally:
@@ -239,7 +269,8 @@ def test_migration_5_keeps_older_fingerprints_and_remembers_spans_from_the_next_
     parsed, migrated = account.resync(Warehouse(account.wh.path))  # a new process's Warehouse
     assert sorted(parsed) == [50, 100]  # remembered by fingerprint only: parsed, not loaded
     assert (migrated["status"], migrated["invoices_skipped"]) == ("COMPLETED", 150)
-    assert scalar(account.wh, "SELECT max(version) FROM schema_meta") == 5
+    assert scalar(account.wh, "SELECT max(version) FROM schema_meta") == schema.SCHEMA_VERSION
+    assert scalar(account.wh, "SELECT count(position) FROM page_fingerprints") == 2
     parsed, _ = account.resync()
     assert parsed == []
 
@@ -274,8 +305,39 @@ def test_remembered_pages_come_back_as_stored(wh: Warehouse) -> None:
     )
     with wh.write() as con:
         page_memory.store(con, "billingo", 4, pages)
-        assert page_memory.take(con, "billingo", 4) == pages
-        assert page_memory.take(con, "billingo", 4) == {}  # taken means removed
+        assert page_windows.take(con, "billingo", 4) == pages
+        assert page_windows.take(con, "billingo", 4) == {}  # taken means removed
+
+
+def test_taken_pages_come_back_from_any_window(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows of 2 positions, one cached: any order of lookups, from any thread's view,
+    finds each entry; rows stored before positions existed are taken too."""
+    monkeypatch.setattr(page_windows, "WINDOW_PAGES", 2)
+    monkeypatch.setattr(page_windows, "CACHED_WINDOWS", 1)
+    pages = page_memory.RememberedPages(
+        (f"p={n}", page_memory.RememberedPage(f"{n:064}", b"", page_memory._pack([n]), n, 9, n))
+        for n in range(7)
+    )
+    with wh.write() as con:
+        page_memory.store(con, "billingo", 4, pages, first_position=3)
+        con.execute(
+            "INSERT INTO page_fingerprints (source, company_id, page_key, fingerprint) "
+            "VALUES ('billingo', 4, 'legacy', 'f')"
+        )
+        positions = "SELECT list(position ORDER BY page_key) FROM page_fingerprints"
+        assert con.execute(positions).fetchone() == ([None, *range(3, 10)],)
+        taken = page_windows.take(con, "billingo", 4)
+    try:
+        assert len(taken) == 8
+        assert len(taken._spans) == 5  # windows: the legacy row, 2-3, 4-5, 6-7, 8-9
+        legacy = page_memory.RememberedPage("f", None, b"", None, None, None)
+        for key in ["p=6", "p=0", "legacy", "p=3", "p=4", "p=0", "p=6"]:
+            assert taken[key] == pages.get(key, legacy)
+        assert taken.get("p=7") is None and "p=2" in taken
+    finally:
+        taken.close()
 
 
 def test_storing_a_page_again_replaces_it(wh: Warehouse) -> None:
@@ -289,8 +351,8 @@ def test_storing_a_page_again_replaces_it(wh: Warehouse) -> None:
     with wh.write() as con:
         both = {"p=1": second, "p=2": first}
         page_memory.store(con, "billingo", 4, page_memory.RememberedPages(both))
-        assert page_memory.take(con, "billingo", 4) == both
-        assert page_memory.take(con, "billingo", 5) == {"p=1": first}
+        assert page_windows.take(con, "billingo", 4) == both
+        assert page_windows.take(con, "billingo", 5) == {"p=1": first}
 
 
 def test_values_table_types_and_nulls() -> None:

@@ -21,7 +21,7 @@ from invoice_pipeline.http import ApiClient, ClientError, RetryPolicy
 from invoice_pipeline.http.lookahead import Lookahead
 from invoice_pipeline.sync import pages as sync_pages
 from invoice_pipeline.sync.id_set import IdSet
-from invoice_pipeline.sync.page_memory import RememberedPages
+from invoice_pipeline.sync.page_memory import PageLookup
 from invoice_pipeline.sync.pages import ValidatedPage
 
 PER_PAGE = 100  # the API's maximum (notes §2)
@@ -164,7 +164,7 @@ class BillingoClient:
     def document_pages(
         self,
         filters: Mapping[str, str | int] | None = None,
-        remembered: RememberedPages | None = None,
+        remembered: PageLookup | None = None,
     ) -> Iterator[ValidatedPage]:
         """Every page of ``/documents`` (newest first) until the last one.
 
@@ -191,7 +191,7 @@ class BillingoClient:
     def _page(
         self,
         filters: dict[str, str | int],
-        remembered: RememberedPages | None,
+        remembered: PageLookup | None,
         page: int,
         received: Callable[[], None],
     ) -> ValidatedPage:

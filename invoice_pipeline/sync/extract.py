@@ -15,7 +15,12 @@ from invoice_pipeline.sync import log, page_memory
 from invoice_pipeline.sync.id_set import IdSet
 from invoice_pipeline.sync.loader import BatchCounts, load_batch, store_listing_hashes
 from invoice_pipeline.sync.mapping import SourceMapping
-from invoice_pipeline.sync.page_memory import RememberedPages
+from invoice_pipeline.sync.page_memory import (
+    STORE_PAGES,
+    PageLookup,
+    RememberedPage,
+    RememberedPages,
+)
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 
@@ -42,7 +47,7 @@ def extract(
     company_id: int,
     log_id: int,
     pages: Iterable[ValidatedPage],
-    remembered: RememberedPages,
+    remembered: PageLookup,
     api_calls: Callable[[], int],
     metrics: log.SyncMetrics,
     batch_documents: int,
@@ -62,21 +67,23 @@ def extract(
     batch_size = 0
     target = min(batch_documents, FIRST_BATCH_DOCUMENTS)  # then doubling up to batch_documents
 
-    # Pages to remember for the next sync, stored with the last batch: one statement, not
-    # one per batch (10-40 ms each on the writer's path). A sync that fails before its end
-    # remembers none, so the next one parses every page (and compares its documents).
+    # Pages to remember for the next sync, stored with a batch once ``STORE_PAGES`` wait and
+    # with the last one: a statement per thousand pages, not per batch (10-40 ms each on
+    # the writer's path). A sync that fails remembers only the pages stored before, whose
+    # documents are stored too; the next one parses the others.
     unsaved = RememberedPages()
+    stored_pages = 0  # the next page's position (``page_memory.store``)
     last_commit = time.monotonic()
 
     def write(pages_: list[ValidatedPage], excluded_: list[list[int]], final: bool) -> None:
-        nonlocal last_commit
+        nonlocal last_commit, stored_pages
         # A page remembered unchanged from the last sync holds only stored, unchanged
         # documents: DuckDB need not look at it. Pages that had in-sync duplicates are not
         # remembered (their copy of a document may be newer than the one stored).
         same = {i for i, p in enumerate(pages_) if p.page_key and remembered.is_unchanged(p)}
         load = [i for i in range(len(pages_)) if i not in same]
         unsaved.update(
-            (p.page_key, remembered.again(p))
+            (p.page_key, RememberedPage.of(p))
             for p, skip in zip(pages_, excluded_, strict=True)
             if p.page_key and len(skip) == len(p.rejected)
         )
@@ -96,8 +103,10 @@ def extract(
                 [pages_[i] for i in load],
                 [excluded_[i] for i in load],
             )
-            if final:
-                page_memory.store(con, mapping.source, company_id, unsaved)
+            if final or len(unsaved) >= STORE_PAGES:
+                page_memory.store(con, mapping.source, company_id, unsaved, stored_pages)
+                stored_pages += len(unsaved)
+                unsaved.clear()
             metrics.invoices_created = totals.created
             metrics.invoices_updated = totals.updated
             metrics.invoices_skipped = totals.skipped

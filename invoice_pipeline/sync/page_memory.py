@@ -11,14 +11,17 @@ one, ids and envelope included.
 
 A page with rejected documents is remembered by fingerprint only, so it is validated again
 and its errors reported by every sync. What is remembered is taken (deleted) when a sync
-starts and stored again with its last batch, so only pages the last sync saw are kept.
+starts (``page_windows.take``: the sync reads it back from a temporary file) and stored
+again with the batches, ``STORE_PAGES`` at a time and with the last one, each page's entry
+in or after the transaction that stored its documents, so only pages the last sync saw are
+kept and an entry never says more than the warehouse holds.
 """
 
 from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,7 +30,11 @@ from invoice_pipeline.sync.pages import ValidatedPage, stable_digest
 if TYPE_CHECKING:  # the client imports this module: fetching pages needs no DuckDB
     import duckdb
 
-_KEY = "source = $source AND company_id = $company"
+KEY = "source = $source AND company_id = $company"
+
+# Entries a sync holds before it stores them with its next batch: about 1.2 KB each, so a
+# sync of any size holds a few MB (an account of 100,000 documents stores once, at its end).
+STORE_PAGES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +65,13 @@ class RememberedPage:
         )
 
 
-class RememberedPages(dict[str, RememberedPage]):
-    """page_key -> what the last sync stored of that page."""
+class PageLookup(Mapping[str, RememberedPage]):
+    """page_key -> what the last sync stored of that page, and what a sync asks of it."""
 
     def is_unchanged(self, page: ValidatedPage) -> bool:
         """The page's documents are stored exactly as they are on it."""
         known = self.get(page.page_key or "")
         return known is not None and known.fingerprint == page.fingerprint()
-
-    def again(self, page: ValidatedPage) -> RememberedPage:
-        """What to remember of ``page`` for the next sync: the entry already held when it is
-        the same (a page this sync reused or found unchanged), so a re-sync holds one copy
-        of its pages' memory, not two (about 37 MB each at 1,000,000 documents; the
-        re-sync's peak 348 -> 336 MB)."""
-        new = RememberedPage.of(page)
-        known = self.get(page.page_key or "")
-        return known if known == new else new
 
     def reuse(
         self,
@@ -107,22 +105,11 @@ class RememberedPages(dict[str, RememberedPage]):
         return page.remembered_as(spans, known.fingerprint)
 
 
-def take(con: duckdb.DuckDBPyConnection, source: str, company_id: int) -> RememberedPages:
-    """The pages the last sync remembered, removed so only this sync's pages are kept."""
-    params = {"source": source, "company": company_id}
-    rows = con.execute(
-        "SELECT page_key, fingerprint, volatile_spans, ids, total, last_page, current_page "
-        f"FROM page_fingerprints WHERE {_KEY}",
-        params,
-    ).fetchall()
-    con.execute(f"DELETE FROM page_fingerprints WHERE {_KEY}", params)
-    return RememberedPages(
-        (key, RememberedPage(fp, _readable(spans, ids), ids or b"", total, last, current))
-        for key, fp, spans, ids, total, last, current in rows
-    )
+class RememberedPages(dict[str, RememberedPage], PageLookup):
+    """Entries held in memory: the pages a sync will store (``store``)."""
 
 
-def _readable(spans: bytes | None, ids: bytes | None) -> bytes | None:
+def readable(spans: bytes | None, ids: bytes | None) -> bytes | None:
     """The spans, or None (the page is parsed) when the row cannot be the packed pairs and
     ids ``store`` wrote: a damaged row costs a parse, not a failed sync."""
     if spans is None or ids is None or len(spans) % 16 or len(ids) % 8:
@@ -149,9 +136,15 @@ def _unpack(blob: bytes | None) -> list[int]:
 
 
 def store(
-    con: duckdb.DuckDBPyConnection, source: str, company_id: int, pages: RememberedPages
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    company_id: int,
+    pages: RememberedPages,
+    first_position: int = 0,
 ) -> None:
-    """Remember pages whose every document is stored (or rejected), for the next sync."""
+    """Remember pages whose every document is stored (or rejected), for the next sync; the
+    ``position`` of each is its order in the crawl (``first_position`` onwards), which
+    ``page_windows.take`` reads them back in."""
     if not pages:
         return
     from invoice_pipeline.sync.page_table import registered, values_table  # the writer's
@@ -166,6 +159,7 @@ def store(
             "total": [r.total for r in rows],
             "last_page": [r.last_page for r in rows],
             "current_page": [r.current_page for r in rows],
+            "position": list(range(first_position, first_position + len(rows))),
         }
     )
     with registered(con, "remembered_pages", table):
@@ -173,7 +167,7 @@ def store(
         # Not INSERT OR REPLACE: 10,000 pages (1,000,000 documents) took 61 MB above its
         # start that way, 31 MB this way.
         con.execute(
-            f"DELETE FROM page_fingerprints WHERE {_KEY} "
+            f"DELETE FROM page_fingerprints WHERE {KEY} "
             "AND page_key IN (SELECT page_key FROM remembered_pages)",
             {"source": source, "company": company_id},
         )
@@ -181,9 +175,9 @@ def store(
             """
             INSERT INTO page_fingerprints
                 (source, company_id, page_key, fingerprint, volatile_spans, ids, total,
-                 last_page, current_page)
+                 last_page, current_page, position)
             SELECT $source, $company, page_key, fingerprint, volatile_spans, ids, total,
-                   last_page, current_page
+                   last_page, current_page, position
             FROM remembered_pages
             """,
             {"source": source, "company": company_id},

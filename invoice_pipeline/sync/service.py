@@ -23,12 +23,12 @@ from invoice_pipeline.billx import incremental as billx_incremental
 from invoice_pipeline.billx.client import BillxClient
 from invoice_pipeline.billx.mapping import MAPPING as BILLX_MAPPING
 from invoice_pipeline.http import RetryPolicy
-from invoice_pipeline.sync import deletions, eligibility, log, page_memory
+from invoice_pipeline.sync import deletions, eligibility, log, page_windows
 from invoice_pipeline.sync.extract import extract
 from invoice_pipeline.sync.increments import Increment
 from invoice_pipeline.sync.loader import listing_hashes, normalize_pending
 from invoice_pipeline.sync.mapping import SourceMapping
-from invoice_pipeline.sync.page_memory import RememberedPages
+from invoice_pipeline.sync.page_memory import PageLookup
 from invoice_pipeline.sync.pages import ValidatedPage
 from invoice_pipeline.warehouse import Warehouse
 from invoice_pipeline.warehouse.limits import SCAN_MEMORY
@@ -49,7 +49,7 @@ class Source:
     # (client, known, remembered) -> pages; ``known`` maps document id -> the listing hash
     # stored with it (filled only for sources with ``listing_hashes``: they list, then fetch
     # documents); ``remembered``: what the last sync kept of each page (``page_memory``)
-    pages: Callable[[SourceClient, Mapping[int, str], RememberedPages], Iterator[ValidatedPage]]
+    pages: Callable[[SourceClient, Mapping[int, str], PageLookup], Iterator[ValidatedPage]]
     listing_hashes: bool = False
     # after the pages, in its own transaction: what else the client fetched (BillX's catalog)
     store_extras: Callable[[duckdb.DuckDBPyConnection, SourceClient, int], object] | None = None
@@ -161,13 +161,14 @@ def extract_company(
     )
     metrics = log.SyncMetrics()
     client: SourceClient | None = None
+    remembered: page_windows.TakenPages | None = None
     try:
         config.check_sync_settings()  # a bad setting fails the sync now, not mid-way
         known: dict[int, str] = {}
         with wh.write() as con:
             if source.listing_hashes:
                 known = listing_hashes(con, source.name, company_id)
-            remembered = page_memory.take(con, source.name, company_id)
+            remembered = page_windows.take(con, source.name, company_id)
         key = settings_store.api_key(wh, company_id, source.name)
         client = source.open_client(company_id, key, configured.effective_base_url, policy)
         del key
@@ -222,6 +223,8 @@ def extract_company(
     finally:
         if client is not None:
             client.close()
+        if remembered is not None:
+            remembered.close()
     return ExtractOutcome(log_id, metrics, time.monotonic() - started, None, done, reason)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MONEY = "DECIMAL(18,4)"
 RATE = "DECIMAL(18,6)"
@@ -178,6 +178,7 @@ TABLES: dict[str, str] = {
         total          BIGINT,
         last_page      BIGINT,
         current_page   BIGINT,
+        position       BIGINT,
         PRIMARY KEY (source, company_id, page_key)
     """,
     "company_features": """
@@ -299,6 +300,9 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )
         ],
     ),
+    # v6: each page's order in the crawl that stored it, so the next sync reads the pages
+    # back a window at a time (``sync/page_windows.py``); older rows have none
+    (6, ["ALTER TABLE page_fingerprints ADD COLUMN IF NOT EXISTS position BIGINT"]),
 ]
 
 
