@@ -36,6 +36,9 @@ KEY = "source = $source AND company_id = $company"
 # sync of any size holds a few MB (an account of 100,000 documents stores once, at its end).
 STORE_PAGES = 1024
 
+# What ``store`` writes of an entry and ``page_windows.take`` reads back (``from_row``)
+ENTRY_COLUMNS = "page_key, fingerprint, volatile_spans, ids, total, last_page, current_page"
+
 
 @dataclass(frozen=True, slots=True)
 class RememberedPage:
@@ -63,6 +66,19 @@ class RememberedPage:
             last_page=page.last_page,
             current_page=page.current_page,
         )
+
+    @classmethod
+    def from_row(
+        cls,
+        fingerprint: str,
+        spans: bytes | None,
+        ids: bytes | None,
+        total: int | None,
+        last_page: int | None,
+        current_page: int | None,
+    ) -> RememberedPage:
+        """The entry of a stored row (``ENTRY_COLUMNS`` after ``page_key``)."""
+        return cls(fingerprint, _readable(spans, ids), ids or b"", total, last_page, current_page)
 
 
 class PageLookup(Mapping[str, RememberedPage]):
@@ -109,7 +125,7 @@ class RememberedPages(dict[str, RememberedPage], PageLookup):
     """Entries held in memory: the pages a sync will store (``store``)."""
 
 
-def readable(spans: bytes | None, ids: bytes | None) -> bytes | None:
+def _readable(spans: bytes | None, ids: bytes | None) -> bytes | None:
     """The spans, or None (the page is parsed) when the row cannot be the packed pairs and
     ids ``store`` wrote: a damaged row costs a parse, not a failed sync."""
     if spans is None or ids is None or len(spans) % 16 or len(ids) % 8:
@@ -172,13 +188,7 @@ def store(
             {"source": source, "company": company_id},
         )
         con.execute(
-            """
-            INSERT INTO page_fingerprints
-                (source, company_id, page_key, fingerprint, volatile_spans, ids, total,
-                 last_page, current_page, position)
-            SELECT $source, $company, page_key, fingerprint, volatile_spans, ids, total,
-                   last_page, current_page, position
-            FROM remembered_pages
-            """,
+            f"INSERT INTO page_fingerprints (source, company_id, {ENTRY_COLUMNS}, position) "
+            f"SELECT $source, $company, {ENTRY_COLUMNS}, position FROM remembered_pages",
             {"source": source, "company": company_id},
         )

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from invoice_pipeline import config
-from invoice_pipeline.sync.page_memory import KEY, PageLookup, RememberedPage, readable
+from invoice_pipeline.sync.page_memory import ENTRY_COLUMNS, KEY, PageLookup, RememberedPage
 from invoice_pipeline.warehouse.limits import SCAN_MEMORY, limited
 
 if TYPE_CHECKING:
@@ -82,7 +82,6 @@ def take(con: duckdb.DuckDBPyConnection, source: str, company_id: int) -> TakenP
     v6) are one window."""
     params = {"source": source, "company": company_id}
     taken = TakenPages()
-    columns = "page_key, fingerprint, volatile_spans, ids, total, last_page, current_page"
     with limited(con, SCAN_MEMORY, after=config.duckdb_memory()):  # a ``wh.write()``
         row = con.execute(
             f"SELECT max(position) FROM page_fingerprints WHERE {KEY}", params
@@ -94,13 +93,8 @@ def take(con: duckdb.DuckDBPyConnection, source: str, company_id: int) -> TakenP
         ]
         for where in windows:
             rows = con.execute(
-                f"SELECT {columns} FROM page_fingerprints WHERE {where}", params
+                f"SELECT {ENTRY_COLUMNS} FROM page_fingerprints WHERE {where}", params
             ).fetchall()
-            taken.add_window(
-                {
-                    key: RememberedPage(fp, readable(spans, ids), ids or b"", total, last_, current)
-                    for key, fp, spans, ids, total, last_, current in rows
-                }
-            )
+            taken.add_window({key: RememberedPage.from_row(*entry) for key, *entry in rows})
         con.execute(f"DELETE FROM page_fingerprints WHERE {KEY}", params)
     return taken
