@@ -176,6 +176,29 @@ def test_a_changed_page_is_parsed_and_loaded_and_the_others_are_not_parsed(
     assert scalar(account.wh, paid, [target["id"]]) == "paid"
 
 
+def test_unchanged_pages_wait_for_the_writer_without_their_bodies(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the changed page keeps its body until its batch is written; what is remembered
+    of the others (from their fingerprints) still lets the next sync skip every page."""
+    account.first_sync(docs=250)
+    account.emulator.pay(account.api_key, account.unpaid_on_page(2)["id"], date(2026, 11, 21))
+    held: dict[str, int] = {}
+    of = page_memory.RememberedPage.of
+
+    def spy(page: ValidatedPage) -> page_memory.RememberedPage:
+        held[page.page_key or ""] = len(page.body)
+        return of(page)
+
+    monkeypatch.setattr(page_memory.RememberedPage, "of", staticmethod(spy))
+    parsed, result = account.resync()
+    assert parsed == [100]
+    assert [held[f"page={n}&per_page=100"] > 0 for n in (1, 2, 3)] == [False, True, False]
+    parsed, result = account.resync()
+    assert (parsed, result["invoices_skipped"]) == ([], 250)
+    assert sorted(held.values()) == [0, 0, 0]
+
+
 def test_pages_are_stored_as_the_sync_goes_and_read_back_a_window_at_a_time(
     account: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:

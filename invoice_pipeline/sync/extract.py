@@ -139,6 +139,8 @@ def extract(
                     skip.append(index)
             metrics.errors.extend(page.problems)
             listed_unchanged.update(page.unchanged)
+            if page.page_key and remembered.is_unchanged(page):
+                page.drop_body()  # not loaded (``write``): a batch of such held 30 MB
             batch.append(page)
             excluded.append(skip)
             batch_size += len(page.ids) - len(skip)

@@ -80,6 +80,12 @@ class ValidatedPage:
             )
         return self._fingerprint
 
+    def drop_body(self) -> None:
+        """Free the body of a page that will not be loaded (unchanged since the last sync):
+        its fingerprint and spans, all that is remembered of it, are kept."""
+        self.fingerprint()
+        self.body = b""
+
     def remembered_as(self, spans: list[tuple[int, int]], fingerprint: str) -> ValidatedPage:
         """This page with the volatile spans and fingerprint a previous sync computed."""
         self._spans, self._fingerprint = spans, fingerprint
