@@ -83,6 +83,7 @@ class ValidatedPage:
     def drop_body(self) -> None:
         """Free the body of a page that will not be loaded (unchanged since the last sync):
         its fingerprint and spans, all that is remembered of it, are kept."""
+        self.volatile_spans()
         self.fingerprint()
         self.body = b""
 
