@@ -82,8 +82,8 @@ class ValidatedPage:
 
     def drop_body(self) -> None:
         """Free the body of a page that will not be loaded (unchanged since the last sync):
-        its fingerprint and spans, all that is remembered of it, are kept."""
-        self.volatile_spans()
+        its fingerprint and spans, all that is remembered of it, are kept (computing the
+        fingerprint computes the spans; a remembered page comes with both)."""
         self.fingerprint()
         self.body = b""
 
