@@ -64,6 +64,7 @@ def extract(
     totals = BatchCounts()
     batch: list[ValidatedPage] = []
     excluded: list[list[int]] = []
+    same: set[int] = set()  # the batch's pages remembered unchanged from the last sync
     batch_size = 0
     target = min(batch_documents, FIRST_BATCH_DOCUMENTS)  # then doubling up to batch_documents
 
@@ -75,19 +76,20 @@ def extract(
     stored_pages = 0  # the next page's position (``page_memory.store``)
     last_commit = time.monotonic()
 
-    def write(pages_: list[ValidatedPage], excluded_: list[list[int]], final: bool) -> None:
+    def write(
+        pages_: list[ValidatedPage], excluded_: list[list[int]], same_: set[int], final: bool
+    ) -> None:
         nonlocal last_commit, stored_pages
-        # A page remembered unchanged from the last sync holds only stored, unchanged
-        # documents: DuckDB need not look at it. Pages that had in-sync duplicates are not
-        # remembered (their copy of a document may be newer than the one stored).
-        same = {i for i, p in enumerate(pages_) if p.page_key and remembered.is_unchanged(p)}
-        load = [i for i in range(len(pages_)) if i not in same]
+        # A page remembered unchanged from the last sync (``same_``) holds only stored,
+        # unchanged documents: DuckDB need not look at it. Pages that had in-sync duplicates
+        # are not remembered (their copy of a document may be newer than the one stored).
+        load = [i for i in range(len(pages_)) if i not in same_]
         unsaved.update(
             (p.page_key, RememberedPage.of(p))
             for p, skip in zip(pages_, excluded_, strict=True)
             if p.page_key and len(skip) == len(p.rejected)
         )
-        skipped = sum(len(pages_[i].ids) - len(excluded_[i]) for i in same)
+        skipped = sum(len(pages_[i].ids) - len(excluded_[i]) for i in same_)
         totals.skipped += skipped + sum(len(p.unchanged) for p in pages_)  # listed, not fetched
         if not load and not final and time.monotonic() - last_commit < UNCHANGED_COMMIT_S:
             return  # nothing to store but progress: it waits a little
@@ -140,6 +142,7 @@ def extract(
             metrics.errors.extend(page.problems)
             listed_unchanged.update(page.unchanged)
             if page.page_key and remembered.is_unchanged(page):
+                same.add(len(batch))
                 page.drop_body()  # not loaded (``write``): a batch of such held 30 MB
             batch.append(page)
             excluded.append(skip)
@@ -147,12 +150,12 @@ def extract(
             if batch_size >= target:
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(write, batch, excluded, False)
-                batch, excluded, batch_size = [], [], 0
+                pending = pool.submit(write, batch, excluded, same, False)
+                batch, excluded, same, batch_size = [], [], set(), 0
                 target = min(batch_documents, 2 * target)
         if pending is not None:
             pending.result()
-        write(batch, excluded, True)  # the rest, and the final api call count
+        write(batch, excluded, same, True)  # the rest, and the final api call count
     seen.update(rejected_seen)
     seen.update(listed_unchanged)
     return seen
