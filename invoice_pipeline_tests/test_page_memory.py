@@ -354,7 +354,7 @@ def test_taken_pages_come_back_from_any_window(
         taken = page_windows.take(con, "billingo", 4)
     try:
         assert len(taken) == 8
-        assert len(taken._spans) == 5  # windows: the legacy row, 2-3, 4-5, 6-7, 8-9
+        assert len(taken._extents) == 5  # windows: the legacy row, 2-3, 4-5, 6-7, 8-9
         legacy = page_memory.RememberedPage("f", None, b"", None, None, None)
         for key in ["p=6", "p=0", "legacy", "p=3", "p=4", "p=0", "p=6"]:
             assert taken[key] == pages.get(key, legacy)

@@ -35,7 +35,7 @@ class TakenPages(PageLookup):
         # Owned by this object (``close``); the file has no name, so it is gone with the process
         self._file = tempfile.TemporaryFile()  # noqa: SIM115
         self._window_of: dict[str, int] = {}
-        self._spans: list[tuple[int, int]] = []  # (offset, length) of each window
+        self._extents: list[tuple[int, int]] = []  # (offset, length) of each window
         self._cache: OrderedDict[int, dict[str, RememberedPage]] = OrderedDict()
         self._lock = threading.Lock()  # fetch workers and the batch writer look up at once
 
@@ -46,15 +46,15 @@ class TakenPages(PageLookup):
         offset = self._file.seek(0, 2)
         self._file.write(data)
         for key in entries:
-            self._window_of[key] = len(self._spans)
-        self._spans.append((offset, len(data)))
+            self._window_of[key] = len(self._extents)
+        self._extents.append((offset, len(data)))
 
     def __getitem__(self, key: str) -> RememberedPage:
         window = self._window_of[key]
         with self._lock:
             entries = self._cache.get(window)
             if entries is None:
-                offset, length = self._spans[window]
+                offset, length = self._extents[window]
                 self._file.seek(offset)
                 entries = pickle.loads(self._file.read(length))  # our own file: trusted
                 self._cache[window] = entries
