@@ -13,7 +13,6 @@ from invoice_pipeline.billingo.mapping import MAPPING
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.server import Request, Response
 from invoice_pipeline.http import RetryPolicy
-from invoice_pipeline.sync import id_set
 from invoice_pipeline.sync.loader import BatchCounts, load_batch
 from invoice_pipeline.warehouse import Warehouse, connection
 from invoice_pipeline.warehouse.connection import WriteSession
@@ -345,7 +344,7 @@ def test_a_batch_of_new_documents_deletes_nothing_and_a_changed_one_replaces_its
     )
 
 
-def test_a_crawl_that_shifts_loads_each_document_once_across_id_merges_and_reconnects(
+def test_a_crawl_that_shifts_loads_each_document_once_across_reconnects(
     wh: Warehouse,
     dagster_instance: dg.DagsterInstance,
     emulator: BillingoEmulator,
@@ -353,10 +352,9 @@ def test_a_crawl_that_shifts_loads_each_document_once_across_id_merges_and_recon
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A document created mid-crawl shifts the later pages by one, so one document is listed
-    twice. With small merges and reconnects the duplicate is found in the merged id array
-    and the writer reopens its connection every 100 documents; the counts stay exact."""
+    twice. With small reconnects the writer reopens its connection every 100 documents
+    while the duplicate is found; the counts stay exact."""
     configure(wh, emulator, api_key, docs=450)
-    monkeypatch.setattr(id_set, "MERGE_AT", 50)
     monkeypatch.setattr(connection, "RECONNECT_DOCUMENTS", 100)
     monkeypatch.setenv("INVOICE_PIPELINE_BATCH_DOCUMENTS", "100")
     reconnects: list[int] = []

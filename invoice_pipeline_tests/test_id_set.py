@@ -1,11 +1,9 @@
 """``IdSet``, the crawl's compact set of seen ids, against Python's set."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoice_pipeline.sync import id_set
 from invoice_pipeline.sync.id_set import IdSet
 
 ids = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -13,26 +11,29 @@ pages = st.lists(st.lists(st.one_of(st.none(), ids, st.integers(0, 30)), max_siz
 
 
 @settings(max_examples=200, deadline=None)
-@given(pages=pages, merge_at=st.integers(1, 8))
+@given(pages=pages, probe=st.lists(ids | st.integers(-3, 45), max_size=20))
 def test_known_and_update_agree_with_a_python_set(
-    pages: list[list[int | None]], merge_at: int
+    pages: list[list[int | None]], probe: list[int]
 ) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(id_set, "MERGE_AT", merge_at)  # merges every few ids, and pending ones
-        seen, expected = IdSet(), set[int]()
-        for page in pages:
-            assert seen.known(page) == [i is not None and i in expected for i in page]
-            new = {i for i in page if i is not None}
-            seen.update(new)
-            expected |= new
-        assert len(seen) == len(expected)
-        assert list(seen) == sorted(expected)
-        other = IdSet(range(25, 40))
-        seen.update(other)
-        assert list(seen) == sorted(expected | set(range(25, 40)))
-        probe = np.array([*range(-3, 45), *expected], dtype=np.int64)
-        held = expected | set(range(25, 40))
-        assert seen.holds(probe).tolist() == [i in held for i in probe.tolist()]
+    seen, expected = IdSet(), set[int]()
+    for page in pages:
+        assert seen.known(page) == [i is not None and i in expected for i in page]
+        new = {i for i in page if i is not None}
+        seen.update(new)
+        expected |= new
+    assert len(seen) == len(expected)
+    assert list(seen) == sorted(expected) == seen.array().tolist()
+    assert [seen.nth(rank) for rank in range(len(seen))] == sorted(expected)
+    other = IdSet(range(25, 40))
+    seen.update(other)
+    held = expected | set(range(25, 40))
+    assert list(seen) == sorted(held)
+    assert all((i in seen) == (i in held) for i in probe)
+    # one lookup of many values, as deletion detection's ranges: alone, among the members,
+    # and each of the extremes with the others (the members between them are unpacked)
+    for values in (probe, [*probe, *expected], [-(2**63), *probe], [*probe, 2**63 - 1]):
+        array = np.array(values, dtype=np.int64)
+        assert seen.holds(array).tolist() == [i in held for i in values]
 
 
 def test_an_empty_set_knows_nothing() -> None:
@@ -43,20 +44,18 @@ def test_an_empty_set_knows_nothing() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(pages=pages, merge_at=st.integers(1, 8), data=st.data())
+@given(pages=pages, data=st.data())
 def test_add_new_marks_first_sightings_and_adds_only_them(
-    pages: list[list[int | None]], merge_at: int, data: st.DataObject
+    pages: list[list[int | None]], data: st.DataObject
 ) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(id_set, "MERGE_AT", merge_at)
-        seen, expected = IdSet(), set[int]()
-        for page in pages:
-            passed = data.draw(st.sets(st.integers(0, max(len(page) - 1, 0))))
-            wanted = []
-            for index, i in enumerate(page):
-                first = i is not None and i not in expected and index not in passed
-                if first:
-                    expected.add(i)  # type: ignore[arg-type]
-                wanted.append(first)
-            assert seen.add_new(page, passed_over=passed) == wanted
-        assert list(seen) == sorted(expected)
+    seen, expected = IdSet(), set[int]()
+    for page in pages:
+        passed = data.draw(st.sets(st.integers(0, max(len(page) - 1, 0))))
+        wanted = []
+        for index, i in enumerate(page):
+            first = i is not None and i not in expected and index not in passed
+            if first:
+                expected.add(i)  # type: ignore[arg-type]
+            wanted.append(first)
+        assert seen.add_new(page, passed_over=passed) == wanted
+    assert list(seen) == sorted(expected)

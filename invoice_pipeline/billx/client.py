@@ -191,7 +191,7 @@ class BillxClient:
         means some were missed, which is reported as a problem (the sync ends PARTIAL).
         """
         page, bound, listed = 1, 0, None
-        seen = IdSet()  # 8 bytes an id, not a Python set's 60
+        seen = IdSet()  # about 2 bytes an id, not a Python set's 60
         nameless = 0
         while True:
             listing = self.http.get(

@@ -70,7 +70,7 @@ def _stored_ids(
 ) -> Iterator[np.ndarray]:
     """The ids of the company's stored documents, marked or not, a range (``RANGE_IDS``)
     at a time; together every such id, each once."""
-    cuts = listed.array()[RANGE_IDS::RANGE_IDS].tolist()
+    cuts = [listed.nth(rank) for rank in range(RANGE_IDS, len(listed), RANGE_IDS)]
     lows = [np.iinfo(np.int64).min, *cuts]
     highs = [cut - 1 for cut in cuts] + [np.iinfo(np.int64).max]
     for low, high in zip(lows, highs, strict=True):

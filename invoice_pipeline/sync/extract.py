@@ -58,7 +58,7 @@ def extract(
     sync is not loaded; every page is remembered again for the next one. Returns the id of
     every document the pages listed (loaded, rejected, or listed unchanged and not fetched):
     deletion detection's input (``sync/deletions.py``)."""
-    seen = IdSet()  # loaded or to be loaded; 8 bytes an id (``sync/id_set.py``)
+    seen = IdSet()  # loaded or to be loaded; about 2 bytes an id (``sync/id_set.py``)
     rejected_seen: set[int] = set()
     listed_unchanged = IdSet()
     totals = BatchCounts()
