@@ -8,7 +8,7 @@ import pytest
 
 from invoice_pipeline import settings_store
 from invoice_pipeline.emulators.billingo import BillingoEmulator
-from invoice_pipeline.warehouse import Warehouse, snapshot, snapshot_ranges
+from invoice_pipeline.warehouse import Warehouse, connection, snapshot, snapshot_ranges
 from invoice_pipeline_tests.helpers import configure, sync
 
 SIZES = {4: 250, 7: 60, 9: 130}
@@ -100,6 +100,41 @@ def test_a_snapshot_copied_in_rounds_is_whole_and_sorted(
     whole = wh.publish()
     assert rounds[-1] == 1
     assert _days(str(third)) == _days(str(whole))
+
+
+def test_the_data_signature_read_in_rowid_ranges_is_that_of_one_scan(
+    wh: Warehouse,
+    emulator: BillingoEmulator,
+    dagster_instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hashed in ranges of 7 rowids, the warehouse attached anew after each, the tables of
+    a warehouse with deleted rows (gaps in the rowids) sign as in one range; a changed row
+    changes the signature either way."""
+    configure(wh, emulator, "key-4", company_id=4, docs=250, seed=4)
+    assert sync(wh, dagster_instance, 4)[1]["status"] == "COMPLETED"
+    with wh.write() as con:
+        con.execute("DELETE FROM invoice_items WHERE invoice_id % 3 = 0")
+        con.execute("DELETE FROM invoices WHERE invoice_id % 5 = 0")
+    monkeypatch.setattr(snapshot_ranges, "COPY_ROWS", 64)
+    reattached: list[int] = []
+    real_reattach = connection._reattach
+    monkeypatch.setattr(
+        connection, "_reattach", lambda *a: reattached.append(1) or real_reattach(*a)
+    )
+
+    def signature(rows: int) -> str:
+        monkeypatch.setattr(snapshot, "SIGNATURE_ROWS", rows)
+        return _signature(str(wh.publish()))
+
+    whole = signature(10**9)
+    once = len(reattached)  # after each large table's one range, and the copy's rounds
+    ranged = signature(7)
+    assert len(reattached) - once > once + 2 * 200 // 7  # after each range of 7 rowids
+    assert ranged == whole
+    with wh.write() as con:
+        con.execute("UPDATE invoice_items SET quantity = quantity + 1 WHERE rowid = 100")
+    assert signature(7) == signature(10**9) != whole
 
 
 def _days(target: str) -> list[tuple[object, ...]]:

@@ -125,6 +125,10 @@ _INVOICE_DAYS = [
     "DROP TABLE scratch.snapshot_numbers",
 ]
 
+# Rows a range of the data signature reads (``_table_signature``): 256 of the writers'
+# row groups. Ranges of 262,144 rows took 11 MB less at 2,000,000 documents, 25% slower.
+SIGNATURE_ROWS = 524_288
+
 # What a snapshot that copies its predecessor's data tables (``_data_signature``) replaces.
 _REPLACED = ["snapshot_companies", *SNAPSHOT_CURRENT, "company_settings", "snapshot_meta"]
 
@@ -298,11 +302,11 @@ def _data_signature(con: duckdb.DuckDBPyConnection, reattach: Callable[[], None]
     equal data tables, so a sync that changed nothing copies the previous snapshot's file
     instead of rebuilding them (publishing 100,000 invoices: 0.1 s instead of 0.5 s).
 
-    After hashing a table of more than ``snapshot_ranges.COPY_ROWS`` rows (all of them: the
-    scan reads every row group, also those of the pairs carried over) the warehouse is
-    attached anew (``reattach``), freeing the metadata of every row group the scan loaded:
-    a same-day re-sync of 500,000 documents peaked in publishing at 300 MB instead of 320,
-    the next day at 295 instead of 319."""
+    A table of more than ``snapshot_ranges.COPY_ROWS`` rows is hashed a range of
+    ``SIGNATURE_ROWS`` rowids at a time, the warehouse attached anew after each
+    (``reattach``), which frees the metadata of every row group the range loaded: hashed
+    in one go, only attached anew after it, the 5,300,000 lines of 2,000,000 documents took
+    130 MB above the start (1,000,000 documents: 84 MB), in ranges 64 MB (63)."""
     parts = [repr(SNAPSHOT_DATA), _INVOICE_DAYS_TABLE, *_INVOICE_DAYS]
     parts += [
         str(r) for r in con.execute("SELECT library_version FROM pragma_version()").fetchall()
@@ -317,16 +321,34 @@ def _data_signature(con: duckdb.DuckDBPyConnection, reattach: Callable[[], None]
                 [table],
             ).fetchall()
         ]
-        row = con.execute(
-            f"SELECT count(*) FILTER ({_CURRENT_PAIRS}), "
-            f"sum(hash(t)::HUGEINT) FILTER ({_CURRENT_PAIRS}), count(*) FROM main.{table} t"
-        ).fetchone()
-        current, scanned = (row[0], row[1]), row[2]  # type: ignore[index]
-        parts.append(str(current))
-        if scanned > snapshot_ranges.COPY_ROWS:  # every row group was read, current or not
-            reattach()
+        parts.append(str(_table_signature(con, table, reattach)))
     parts += [str(r) for r in con.execute("SELECT * FROM scratch.stale ORDER BY ALL").fetchall()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _table_signature(
+    con: duckdb.DuckDBPyConnection, table: str, reattach: Callable[[], None]
+) -> tuple[int, int | None]:
+    """How many of ``table``'s rows are current and the sum of their hashes (None for no
+    row), read ``SIGNATURE_ROWS`` rowids at a time. Each range reads every row group in it,
+    current or not; in a table of more than ``snapshot_ranges.COPY_ROWS`` rows the
+    warehouse is attached anew after each range (``_data_signature``)."""
+    row = con.execute(f"SELECT max(rowid) FROM main.{table}").fetchone()
+    last = -1 if row is None or row[0] is None else int(row[0])
+    current, total = 0, None
+    for low in range(0, last + 1, SIGNATURE_ROWS):
+        row = con.execute(
+            f"SELECT count(*) FILTER ({_CURRENT_PAIRS}), "
+            f"sum(hash(t)::HUGEINT) FILTER ({_CURRENT_PAIRS}) FROM main.{table} t "
+            f"WHERE rowid BETWEEN {low} AND {low + SIGNATURE_ROWS - 1}"
+        ).fetchone()
+        count, hashes = row if row is not None else (0, None)
+        current += int(count)
+        if hashes is not None:
+            total = int(hashes) + (total or 0)
+        if last >= snapshot_ranges.COPY_ROWS:
+            reattach()
+    return current, total
 
 
 def _stored_signature(con: duckdb.DuckDBPyConnection) -> str | None:
