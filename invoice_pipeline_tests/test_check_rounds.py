@@ -4,6 +4,7 @@ counts and examples must be exactly those of one pass over all its rows."""
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pytest
 
 from invoice_pipeline.emulators.billingo import BillingoEmulator
@@ -75,7 +76,16 @@ def test_checks_in_rounds_find_exactly_what_one_pass_finds(
     with wh.read() as con:
         ranges = checks.invoice_rounds(con, 4)
     assert len(ranges) == 7 and ranges[0][0] is None and ranges[-1][1] is None
+    attached: list[str] = []  # the warehouse is attached anew after every round
+    real_attach_anew = checks.attach_anew
+
+    def attach_anew(con: duckdb.DuckDBPyConnection) -> None:
+        real_attach_anew(con)
+        attached.append(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+
+    monkeypatch.setattr(checks, "attach_anew", attach_anew)
     in_rounds = _evaluate(wh)
+    assert len(attached) == 7 * 5 and set(attached) == {"warehouse"}  # five checks in rounds
 
     assert in_rounds == whole
     failed = {name for name, (passed, *_) in whole.items() if not passed}

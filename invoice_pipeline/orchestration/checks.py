@@ -27,6 +27,7 @@ import dagster as dg
 import duckdb
 
 from invoice_pipeline.partitions import companies
+from invoice_pipeline.warehouse.connection import attach_anew
 
 EXAMPLES = 5
 
@@ -170,6 +171,7 @@ def _collect(
                 f"SELECT *, {number} AS _round FROM ({first})",
                 params,
             )
+            attach_anew(con)  # frees the metadata of the round's row groups
     finally:
         con.execute("DROP VIEW IF EXISTS temp.main.invoices")
         con.execute("DROP VIEW IF EXISTS temp.main.invoice_items")

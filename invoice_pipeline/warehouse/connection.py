@@ -297,11 +297,23 @@ def _attach(con: duckdb.DuckDBPyConnection, db_path: Path, read_only: bool = Fal
     con.execute(f"USE {_ALIAS}")
 
 
-def _reattach(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+def _reattach(con: duckdb.DuckDBPyConnection, db_path: Path, read_only: bool = False) -> None:
     """Detach the warehouse and attach it again: DuckDB frees what it loaded of it."""
     con.execute("USE memory")
     con.execute(f"DETACH {_ALIAS}")
-    _attach(con, db_path)
+    _attach(con, db_path, read_only)
+
+
+def attach_anew(con: duckdb.DuckDBPyConnection) -> None:
+    """Attach ``con``'s warehouse anew, in the same mode. DuckDB keeps the metadata of every
+    row group a connection's scans loaded until the warehouse is detached, so a series of
+    scans over a large company (the checks' rounds) would hold all of it by the end."""
+    row = con.execute(
+        "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise RuntimeError("the connection has no warehouse attached")
+    _reattach(con, Path(row[0]), bool(row[1]))
 
 
 def _publish(session: WriteSession, db_path: Path) -> Path:
