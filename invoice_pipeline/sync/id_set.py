@@ -29,11 +29,6 @@ class IdSet(Set[int]):
         self._bits = BitMap64()
         self.update(ids)
 
-    def known(self, ids: Sequence[int | None]) -> list[bool]:
-        """For each of ``ids``: it is in the set (None never is)."""
-        bits = self._bits
-        return [i is not None and i + _OFFSET in bits for i in ids]
-
     def holds(self, values: np.ndarray) -> np.ndarray:
         """For each of the int64 ``values``: it is in the set. Only the members between the
         smallest and the largest value are unpacked (a range of deletion detection's)."""
@@ -71,11 +66,6 @@ class IdSet(Set[int]):
     def nth(self, rank: int) -> int:
         """The ``rank``-th smallest id (from 0)."""
         return self._bits[rank] - _OFFSET
-
-    def array(self) -> np.ndarray:
-        """Every id, sorted (8 bytes each: for small sets)."""
-        packed = np.frombuffer(self._bits.to_array(), dtype=np.uint64)
-        return (packed ^ _SIGN).view(np.int64)
 
     def __len__(self) -> int:
         return len(self._bits)
