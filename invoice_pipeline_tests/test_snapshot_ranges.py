@@ -118,9 +118,9 @@ def test_the_data_signature_read_in_rowid_ranges_is_that_of_one_scan(
         con.execute("DELETE FROM invoices WHERE invoice_id % 5 = 0")
     monkeypatch.setattr(snapshot_ranges, "COPY_ROWS", 64)
     reattached: list[int] = []
-    real_reattach = connection._reattach
+    real_attach_anew = connection.attach_anew
     monkeypatch.setattr(
-        connection, "_reattach", lambda *a: reattached.append(1) or real_reattach(*a)
+        connection, "attach_anew", lambda con: reattached.append(1) or real_attach_anew(con)
     )
 
     def signature(rows: int) -> str:

@@ -297,27 +297,23 @@ def _attach(con: duckdb.DuckDBPyConnection, db_path: Path, read_only: bool = Fal
     con.execute(f"USE {_ALIAS}")
 
 
-def _reattach(con: duckdb.DuckDBPyConnection, db_path: Path, read_only: bool = False) -> None:
-    """Detach the warehouse and attach it again: DuckDB frees what it loaded of it."""
-    con.execute("USE memory")
-    con.execute(f"DETACH {_ALIAS}")
-    _attach(con, db_path, read_only)
-
-
 def attach_anew(con: duckdb.DuckDBPyConnection) -> None:
-    """Attach ``con``'s warehouse anew, in the same mode. DuckDB keeps the metadata of every
-    row group a connection's scans loaded until the warehouse is detached, so a series of
-    scans over a large company (the checks' rounds) would hold all of it by the end."""
+    """Attach ``con``'s warehouse anew, in the same mode, as its default database again.
+    DuckDB keeps the metadata of every row group a connection's scans loaded until the
+    warehouse is detached, so a series of scans over a large company (the checks' rounds,
+    the snapshot's) would hold all of it by the end."""
     row = con.execute(
-        "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
+        "SELECT path, readonly FROM duckdb_databases() WHERE database_name = ?", [_ALIAS]
     ).fetchone()
     if row is None or row[0] is None:
         raise RuntimeError("the connection has no warehouse attached")
-    _reattach(con, Path(row[0]), bool(row[1]))
+    con.execute("USE memory")
+    con.execute(f"DETACH {_ALIAS}")
+    _attach(con, Path(row[0]), read_only=bool(row[1]))
 
 
 def _publish(session: WriteSession, db_path: Path) -> Path:
     """The session's last work: a snapshot (under its own memory limits), copied in rounds
     from a large warehouse (``snapshot_ranges``)."""
     con = session.connection
-    return snapshot.publish(con, db_path, reattach=lambda: _reattach(con, db_path))
+    return snapshot.publish(con, db_path, reattach=lambda: attach_anew(con))
