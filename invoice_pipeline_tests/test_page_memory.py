@@ -18,7 +18,7 @@ from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.sync import extract as extract_module
 from invoice_pipeline.sync import page_memory, page_windows
 from invoice_pipeline.sync.page_table import values_table
-from invoice_pipeline.sync.pages import ValidatedPage
+from invoice_pipeline.sync.pages import ValidatedPage, stable_digest
 from invoice_pipeline.warehouse import Warehouse, schema
 from invoice_pipeline_tests.helpers import configure, scalar, sync
 
@@ -37,6 +37,20 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(billingo_client, "validate_page", spy)
     return seen
+
+
+def test_the_fingerprint_of_a_page_is_the_one_earlier_versions_stored() -> None:
+    """Fingerprints stored by a sync stay comparable after an upgrade: SHA-256 of the salt
+    and the body without its volatile spans, however it is computed (pinned values, from
+    the version that hashed the parts one by one)."""
+    body = b'{"data":[{"id":1,"paid_date":"2026-12-01"},{"id":2,"paid_date":"2026-12-01"}]}' * 40
+    spans = [(22, 47), (1200, 1225), (len(body) - 20, len(body) - 3)]
+    assert stable_digest(body, spans, b"tag") == (
+        "5fa216b66ec26843fc5e7240f2d773ac3c3b022d3cddb84ffe36f1ebd4ce318e"
+    )
+    assert stable_digest(body, [], b"") == (
+        "34fe26e39ff887ba2e27413679ab7eb5eae283509eaf73341749f1c2cc923b27"
+    )
 
 
 @dataclass
