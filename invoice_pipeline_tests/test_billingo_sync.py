@@ -13,7 +13,7 @@ from invoice_pipeline.billingo.mapping import MAPPING
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.server import Request, Response
 from invoice_pipeline.http import RetryPolicy
-from invoice_pipeline.sync.loader import BatchCounts, load_batch
+from invoice_pipeline.sync.loader import BatchCounts, load_batch, stage_batch
 from invoice_pipeline.warehouse import Warehouse, connection
 from invoice_pipeline.warehouse.connection import WriteSession
 from invoice_pipeline_tests.helpers import configure, scalar, sync
@@ -320,13 +320,19 @@ def test_a_batch_of_new_documents_deletes_nothing_and_a_changed_one_replaces_its
 
     def load() -> tuple[BatchCounts, list[str]]:
         pages = list(client.document_pages())
-        with wh.session() as session, session.transaction() as con:
-            con.execute("CALL truncate_duckdb_logs()")
-            con.execute("CALL enable_logging('QueryLog')")
-            counts = load_batch(con, MAPPING, 4, pages, [[] for _ in pages])
-            con.execute("CALL disable_logging()")
-            logged = con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'")
-            deletes = [m for (m,) in logged.fetchall() if m.lstrip().upper().startswith("DELETE")]
+        with wh.session() as session:
+            with session.staging_cursor() as staging:
+                stage_batch(staging, MAPPING, pages, [[] for _ in pages], "staged")
+            with session.transaction() as con:
+                con.execute("CALL truncate_duckdb_logs()")
+                con.execute("CALL enable_logging('QueryLog')")
+                counts = load_batch(con, MAPPING, 4, "staged")
+                con.execute("CALL disable_logging()")
+                logged = con.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'")
+                deletes = [
+                    m for (m,) in logged.fetchall() if m.lstrip().upper().startswith("DELETE")
+                ]
+            con.execute("DROP TABLE memory.main.staged")
         return counts, deletes
 
     with client:

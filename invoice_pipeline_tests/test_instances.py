@@ -130,3 +130,17 @@ def test_a_use_with_a_memory_limit_of_its_own_closes_its_instance(wh: Warehouse)
         assert con.execute("SELECT count(*) FROM t").fetchone() == (100001,)
     assert len(_idle(wh)) == 1
     _assert_clean(wh)
+
+
+def test_an_instance_left_with_staged_tables_is_closed_not_kept(wh: Warehouse) -> None:
+    """A sync that failed between staging a batch and dropping it leaves the table in the
+    instance's in-memory catalog: the instance is closed, not lent again with it."""
+    with wh.session() as session:
+        with session.staging_cursor() as staging:
+            staging.execute("CREATE TABLE memory.main.staged_1 AS SELECT range AS x FROM range(10)")
+        with session.transaction() as con:
+            con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert _idle(wh) == []
+    with wh.read() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    _assert_clean(wh)

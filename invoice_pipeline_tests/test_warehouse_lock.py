@@ -7,28 +7,16 @@ from pathlib import Path
 import pytest
 
 from invoice_pipeline.warehouse import Warehouse
+from invoice_pipeline.warehouse.connection import WriteSession
 
 
 def test_a_long_session_yields_to_a_waiting_writer_between_transactions(tmp_path: Path) -> None:
-    wh = Warehouse(tmp_path / "warehouse.duckdb")
-    with wh.write() as con:
-        con.execute("CREATE TABLE marks (who VARCHAR)")
-
-    def other_writer() -> None:
-        with Warehouse(wh.path).write() as con:
-            con.execute("INSERT INTO marks VALUES ('other')")
-
+    wh = _with_marks(tmp_path)
     with wh.session() as session:
         with session.transaction() as con:
             con.execute("INSERT INTO marks VALUES ('first batch')")
         assert not session.yield_to_waiting()  # nobody waits: keep the file
-        waiting = threading.Thread(target=other_writer)
-        waiting.start()
-        deadline = time.monotonic() + 10
-        while not session.yield_to_waiting():
-            assert time.monotonic() < deadline, "the waiting writer was never let in"
-            time.sleep(0.01)
-        waiting.join(timeout=10)
+        _let_in_another_writer(session, wh)
         with session.transaction() as con:
             con.execute("INSERT INTO marks VALUES ('second batch')")
             marks = [r[0] for r in con.execute("SELECT who FROM marks").fetchall()]
@@ -53,3 +41,47 @@ def test_a_writer_spills_beside_the_warehouse_not_into_the_working_directory(
         assert (tmp_path / "w.duckdb.tmp").is_dir()  # removed again when the session closes
         assert list(elsewhere.iterdir()) == []
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_staged_table_outlives_a_yield_and_a_reconnect(tmp_path: Path) -> None:
+    """Work on a session's staging cursor (a batch staged while another is written) lives
+    in the instance's in-memory catalog, which yielding the file to another writer and
+    reconnecting leave alone: they only detach the warehouse."""
+    wh = _with_marks(tmp_path)
+    with wh.session() as session:
+        with session.staging_cursor() as staging:
+            staging.execute("CREATE TABLE memory.main.staged AS SELECT 'staged' AS who")
+        with session.transaction() as con:
+            con.execute("INSERT INTO marks VALUES ('first batch')")
+        _let_in_another_writer(session, wh)
+        session.reconnect()
+        with session.transaction() as con:
+            con.execute("INSERT INTO marks SELECT who FROM memory.main.staged")
+        session.connection.execute("DROP TABLE memory.main.staged")
+    with wh.read() as con:
+        marks = [r[0] for r in con.execute("SELECT who FROM marks").fetchall()]
+    assert marks == ["first batch", "other", "staged"]
+
+
+def _with_marks(tmp_path: Path) -> Warehouse:
+    """A warehouse with an empty table ``marks`` for writers to sign."""
+    wh = Warehouse(tmp_path / "warehouse.duckdb")
+    with wh.write() as con:
+        con.execute("CREATE TABLE marks (who VARCHAR)")
+    return wh
+
+
+def _let_in_another_writer(session: WriteSession, wh: Warehouse) -> None:
+    """Another writer waits for the file and marks ``marks``; ``session`` lets it in."""
+
+    def other_writer() -> None:
+        with Warehouse(wh.path).write() as con:
+            con.execute("INSERT INTO marks VALUES ('other')")
+
+    waiting = threading.Thread(target=other_writer)
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while not session.yield_to_waiting():
+        assert time.monotonic() < deadline, "the waiting writer was never let in"
+        time.sleep(0.01)
+    waiting.join(timeout=10)

@@ -1,19 +1,28 @@
 """The extraction loop shared by every source: pages -> deduplicated batches -> warehouse.
 
-Writing a batch runs in a worker thread while the next pages are fetched and validated
-(DuckDB releases the GIL), so a sync costs little more than fetching its pages.
+A batch goes through two worker threads while the next pages are fetched and validated
+(DuckDB releases the GIL): one stages it (``loader.stage_batch``: DuckDB splits, hashes and
+parses its documents) while the other writes the batch before it (``loader.load_batch``),
+so a sync costs little more than fetching its pages.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 
 from invoice_pipeline import config
 from invoice_pipeline.sync import log, page_memory
 from invoice_pipeline.sync.id_set import IdSet
-from invoice_pipeline.sync.loader import BatchCounts, load_batch, store_listing_hashes
+from invoice_pipeline.sync.loader import (
+    BatchCounts,
+    load_batch,
+    stage_batch,
+    store_listing_hashes,
+)
 from invoice_pipeline.sync.mapping import SourceMapping
 from invoice_pipeline.sync.page_memory import (
     STORE_PAGES,
@@ -76,14 +85,25 @@ def extract(
     stored_pages = 0  # the next page's position (``page_memory.store``)
     last_commit = time.monotonic()
 
+    tables = (f"staged_{n}" for n in itertools.count(1))
+
+    def stage(pages_: list[ValidatedPage], excluded_: list[list[int]]) -> str | None:
+        """On the stager thread: the batch's staged table (None: nothing to load)."""
+        if not pages_:
+            return None
+        table = next(tables)
+        stage_batch(staging, mapping, pages_, excluded_, table)
+        return table
+
     def write(
-        pages_: list[ValidatedPage], excluded_: list[list[int]], same_: set[int], final: bool
+        pages_: list[ValidatedPage],
+        excluded_: list[list[int]],
+        same_: set[int],
+        load: list[int],
+        staged: Future[str | None],
+        final: bool,
     ) -> None:
         nonlocal last_commit, stored_pages
-        # A page remembered unchanged from the last sync (``same_``) holds only stored,
-        # unchanged documents: DuckDB need not look at it. Pages that had in-sync duplicates
-        # are not remembered (their copy of a document may be newer than the one stored).
-        load = [i for i in range(len(pages_)) if i not in same_]
         unsaved.update(
             (p.page_key, RememberedPage.of(p))
             for p, skip in zip(pages_, excluded_, strict=True)
@@ -91,12 +111,11 @@ def extract(
         )
         skipped = sum(len(pages_[i].ids) - len(excluded_[i]) for i in same_)
         totals.skipped += skipped + sum(len(p.unchanged) for p in pages_)  # listed, not fetched
+        table = staged.result()
         if not load and not final and time.monotonic() - last_commit < UNCHANGED_COMMIT_S:
             return  # nothing to store but progress: it waits a little
         with session.transaction() as con:
-            counts = load_batch(
-                con, mapping, company_id, [pages_[i] for i in load], [excluded_[i] for i in load]
-            )
+            counts = load_batch(con, mapping, company_id, table) if table else BatchCounts()
             totals.add(counts)
             store_listing_hashes(
                 con,
@@ -116,13 +135,34 @@ def extract(
             metrics.items_extracted = totals.lines
             metrics.api_calls_made = api_calls()
             log.record(con, log_id, metrics)
+        if table:
+            con.execute(f"DROP TABLE memory.main.{table}")
         last_commit = time.monotonic()
         session.wrote(counts.created + counts.updated)  # reconnects now and then
         session.yield_to_waiting()  # other companies' syncs write between our batches
 
+    def submit(
+        pages_: list[ValidatedPage],
+        excluded_: list[list[int]],
+        same_: set[int],
+        final: bool,
+        previous: Future[None] | None,
+    ) -> Future[None]:
+        """Stage the batch now; write it once the batch before it is written."""
+        # A page remembered unchanged from the last sync (``same_``) holds only stored,
+        # unchanged documents: DuckDB need not look at it. Pages that had in-sync duplicates
+        # are not remembered (their copy of a document may be newer than the one stored).
+        load = [i for i in range(len(pages_)) if i not in same_]
+        staged = stager.submit(stage, [pages_[i] for i in load], [excluded_[i] for i in load])
+        if previous is not None:
+            previous.result()
+        return writer.submit(write, pages_, excluded_, same_, load, staged, final)
+
     with (
         wh.session(memory_limit=config.duckdb_load_memory(), threads=LOAD_THREADS) as session,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as pool,
+        closing(session.staging_cursor()) as staging,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-stager") as stager,
     ):
         pending: Future[None] | None = None
         for page in pages:
@@ -148,14 +188,10 @@ def extract(
             excluded.append(skip)
             batch_size += len(page.ids) - len(skip)
             if batch_size >= target:
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(write, batch, excluded, same, False)
+                pending = submit(batch, excluded, same, False, pending)
                 batch, excluded, same, batch_size = [], [], set(), 0
                 target = min(batch_documents, 2 * target)
-        if pending is not None:
-            pending.result()
-        write(batch, excluded, same, True)  # the rest, and the final api call count
+        submit(batch, excluded, same, True, pending).result()  # the rest, the final api calls
     seen.update(rejected_seen)
     seen.update(listed_unchanged)
     return seen

@@ -1,11 +1,12 @@
 """Set-based loading of one batch of pages, and re-normalization of lagging raw documents.
 
-``load_batch`` is one transaction: it stages the batch's documents (split from the page
-bodies by DuckDB, ids from validation, each hashed and parsed into the mapping's struct in
-one pass over the pages), compares content hashes with ``raw_documents``,
-stores only new and changed documents, and writes their invoices and lines from the same
-staged rows (the rows of a changed invoice are replaced). Unchanged documents cost a hash
-comparison and are not written at all.
+``stage_batch`` stages a batch's documents in a table of the DuckDB instance's in-memory
+catalog (split from the page bodies by DuckDB, ids from validation, each hashed and parsed
+into the mapping's struct in one pass over the pages). It needs no warehouse, so the next
+batch is staged while one is written. ``load_batch``, in the write transaction, compares the
+staged content hashes with ``raw_documents``, stores only new and changed documents, and
+writes their invoices and lines from the same staged rows (the rows of a changed invoice are
+replaced). Unchanged documents cost a hash comparison and are not written at all.
 
 ``normalize_pending`` rebuilds invoices and lines from ``raw_documents`` for every document
 whose ``normalized_hash`` lags its ``content_hash`` (after a mapping change, or rows written
@@ -30,7 +31,7 @@ _DOCUMENTS = page_documents(
 )
 # The staged documents to store: read in place, their parsed structs never copied.
 _CHANGED = """(SELECT c.content_hash, first_seen_at, last_changed_at, s.d
-               FROM changed c JOIN staged s USING (document_id))"""
+               FROM changed c JOIN {staged} s USING (document_id))"""
 
 
 @dataclass
@@ -47,21 +48,19 @@ class BatchCounts:
         self.lines += other.lines
 
 
-def load_batch(
+def stage_batch(
     con: duckdb.DuckDBPyConnection,
     mapping: SourceMapping,
-    company_id: int,
     pages: list[ValidatedPage],
     excluded: list[list[int]],
-) -> BatchCounts:
-    """Upsert the documents of ``pages`` except the ``excluded`` indexes (rejected or seen)."""
-    if not pages:
-        return BatchCounts()
-    params = {"source": mapping.source, "company": company_id}
+    table: str,
+) -> None:
+    """Stage the documents of ``pages`` except the ``excluded`` indexes (rejected or seen) in
+    ``table``, a new table of ``con``'s in-memory catalog; ``load_batch`` stores them."""
     with registered(con, "raw_batch", page_table(pages)):
         con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE staged AS
+            CREATE TABLE memory.main.{table} AS
             WITH docs AS ({_DOCUMENTS})
             SELECT ids AS document_id, doc,
                    md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
@@ -75,12 +74,22 @@ def load_batch(
                 "skip": excluded,
             },
         )
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection, mapping: SourceMapping, company_id: int, table: str
+) -> BatchCounts:
+    """Upsert the documents staged in ``table`` (``stage_batch``), in ``con``'s transaction;
+    the staged table stays (it is dropped after the commit: dropping a table of the
+    in-memory catalog in a transaction that writes the warehouse would write two databases)."""
+    params = {"source": mapping.source, "company": company_id}
+    staged = f"memory.main.{table}"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE changed AS
         SELECT s.document_id, s.content_hash, r.document_id IS NULL AS is_new,
                coalesce(r.first_seen_at, now()) AS first_seen_at, now() AS last_changed_at
-        FROM staged s
+        FROM {staged} s
         LEFT JOIN (SELECT document_id, content_hash, first_seen_at FROM raw_documents
                    WHERE {_KEY}) r USING (document_id)
         WHERE r.content_hash IS DISTINCT FROM s.content_hash
@@ -88,10 +97,10 @@ def load_batch(
         params,
     )
     row = con.execute(
-        "SELECT (SELECT count(*) FROM staged), count(*) FILTER (is_new), "
+        f"SELECT (SELECT count(*) FROM {staged}), count(*) FILTER (is_new), "
         "count(*) FILTER (NOT is_new) FROM changed"
     ).fetchone()
-    staged, created, updated = (int(n) for n in row) if row else (0, 0, 0)
+    total, created, updated = (int(n) for n in row) if row else (0, 0, 0)
     lines = 0
     if updated:  # only changed documents have a stored version to replace
         con.execute(
@@ -103,18 +112,19 @@ def load_batch(
         )
     if created or updated:
         con.execute(
-            """
+            f"""
             INSERT INTO raw_documents BY NAME
             SELECT $source AS source, $company AS company_id, document_id, s.doc AS payload,
                    c.content_hash, c.content_hash AS normalized_hash, first_seen_at,
                    last_changed_at
-            FROM changed c JOIN staged s USING (document_id)
+            FROM changed c JOIN {staged} s USING (document_id)
             """,
             params,
         )
-        lines = _write_normalized(con, mapping, params, _CHANGED, replace=updated > 0)
-    con.execute("DROP TABLE staged; DROP TABLE changed")
-    return BatchCounts(created, updated, staged - created - updated, lines)
+        changed = _CHANGED.format(staged=staged)
+        lines = _write_normalized(con, mapping, params, changed, replace=updated > 0)
+    con.execute("DROP TABLE changed")
+    return BatchCounts(created, updated, total - created - updated, lines)
 
 
 def normalize_pending(

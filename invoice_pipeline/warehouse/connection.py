@@ -62,10 +62,14 @@ def _duckdb_config(db_path: Path) -> dict[str, str]:
 class WriteSession:
     """A writer connection for a series of transactions, each committed on its own.
 
-    The lock and the connection are taken at the first transaction and kept while nobody
-    else waits. ``yield_to_waiting()`` between transactions hands the file to waiting
-    writers or readers (the next transaction takes it back), so a long sync holds the
-    warehouse only while it writes and other companies' syncs interleave by batch.
+    The lock is taken and the warehouse attached at the first transaction, and kept while
+    nobody else waits. ``yield_to_waiting()`` between transactions hands the file to
+    waiting writers or readers (the next transaction takes it back), so a long sync holds
+    the warehouse only while it writes and other companies' syncs interleave by batch.
+
+    The session's DuckDB instance lives as long as the session: yielding and reconnecting
+    only detach the warehouse, so ``staging_cursor()``'s work in the instance's in-memory
+    catalog (a batch staged while the last one is written) goes on through both.
     """
 
     def __init__(
@@ -76,25 +80,40 @@ class WriteSession:
         self._threads = threads
         self._fd: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._attached = False
         self._checked_at = 0.0
-        self._written = 0  # documents written through the current connection
+        self._written = 0  # documents written since the warehouse was attached
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """The session's connection (opened if needed), for work outside a transaction."""
-        if self._con is None:
-            if self._fd is None:
-                self._fd = self._wh._acquire(fcntl.LOCK_EX)
+        """The session's connection, the warehouse attached (and the lock taken) if needed."""
+        con = self._instance()
+        if not self._attached:
             try:
-                self._con = self._wh._open_writer()
-                self._written = 0
-                if self._memory_limit is not None:
-                    self._con.execute("SET memory_limit = ?", [self._memory_limit])
-                if self._threads is not None:
-                    self._con.execute(f"SET threads = {int(self._threads)}")
+                if self._fd is None:
+                    self._fd = self._wh._acquire(fcntl.LOCK_EX)
+                self._wh._attach_writer(con)
             except BaseException:
                 self.close()
                 raise
+            self._attached = True
+            self._written = 0
+        return con
+
+    def staging_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the session's instance, for work that needs no warehouse and no
+        lock: it sees the instance's in-memory catalog (``memory``), which the session's
+        connection sees too. The caller closes it."""
+        return self._instance().cursor()
+
+    def _instance(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            settings: dict[str, str | int] = {"checkpoint_threshold": CHECKPOINT_THRESHOLD}
+            if self._memory_limit is not None:
+                settings["memory_limit"] = self._memory_limit
+            if self._threads is not None:
+                settings["threads"] = self._threads
+            self._con = self._wh._take(**settings)
         return self._con
 
     @contextmanager
@@ -109,38 +128,48 @@ class WriteSession:
         con.execute("COMMIT")
 
     def yield_to_waiting(self) -> bool:
-        """If anyone waits for the warehouse, close and let them in; True if so. Looks at
-        most every ``YIELD_CHECK_S`` (a look is a file open and a lock attempt: called for
+        """If anyone waits for the warehouse, detach it and let them in; True if so. Looks
+        at most every ``YIELD_CHECK_S`` (a look is a file open and a lock attempt: called for
         every page fetched, it cost an unchanged re-sync of 1,000 pages 0.1-0.4 s)."""
         now = time.monotonic()
-        if self._con is None or now - self._checked_at < YIELD_CHECK_S:
+        if not self._attached or now - self._checked_at < YIELD_CHECK_S:
             return False
         self._checked_at = now
         if not self._wh._others_waiting():
             return False
-        self.close()
+        self._detach()
+        self._unlock()
         deadline = time.monotonic() + self._wh.lock_timeout_s
         while self._wh._others_waiting() and time.monotonic() < deadline:
             time.sleep(0.005)  # waiters stop announcing once they hold the lock: hand it over
         return True
 
     def wrote(self, documents: int) -> None:
-        """Count documents written; after ``RECONNECT_DOCUMENTS`` since the connection
-        opened, ``reconnect``."""
+        """Count documents written; after ``RECONNECT_DOCUMENTS`` since the warehouse was
+        attached, ``reconnect``."""
         self._written += documents
         if self._written >= RECONNECT_DOCUMENTS:
             self.reconnect()
 
     def reconnect(self) -> None:
-        """Give the connection back (checkpointed, the warehouse detached) but keep the
-        lock: the next transaction opens a fresh one (``RECONNECT_DOCUMENTS``)."""
-        con, self._con = self._con, None
-        if con is not None:
-            try:
-                instances.give_back(con)
-            except BaseException:
-                self.close()
-                raise
+        """Detach the warehouse (checkpointed) but keep the lock: the next transaction
+        attaches it again (``RECONNECT_DOCUMENTS``)."""
+        self._detach()
+
+    def _detach(self) -> None:
+        if self._con is None or not self._attached:
+            return
+        self._attached = False
+        try:
+            detach(self._con)
+        except BaseException:
+            self.close()
+            raise
+
+    def _unlock(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
 
     def close(self) -> None:
         """Give the connection back (checkpointed, the warehouse detached), release the lock."""
@@ -149,9 +178,8 @@ class WriteSession:
                 instances.give_back(self._con)
         finally:
             self._con = None
-            if self._fd is not None:
-                os.close(self._fd)  # closing the descriptor releases the flock
-                self._fd = None
+            self._attached = False
+            self._unlock()
 
 
 class Warehouse:
@@ -212,25 +240,30 @@ class Warehouse:
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 
-    def _open_writer(self) -> duckdb.DuckDBPyConnection:
-        con = self._connect(read_only=False)
+    def _attach_writer(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Attach the warehouse read-write to ``con`` (a session's), its schema ensured."""
+        _attach(con, self.path)
+        if not self._schema_ready:
+            ensure_schema(con)
+            self._schema_ready = True
+
+    def _take(self, **settings: str | int) -> duckdb.DuckDBPyConnection:
+        """A cursor on an in-memory DuckDB instance of this process (``instances``), in UTC,
+        with ``settings`` set."""
+        con = instances.take(_duckdb_config(self.path))
         try:
-            if not self._schema_ready:
-                ensure_schema(con)
-                self._schema_ready = True
-            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            for name, value in {"TimeZone": "UTC", **settings}.items():
+                con.execute(f"SET {name} = ?", [value])
         except BaseException:
             instances.give_back(con)
             raise
         return con
 
-    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        """The warehouse attached to a cursor on an in-memory DuckDB instance of this
-        process (``instances``): writers' attach sets the row group size."""
-        con = instances.take(_duckdb_config(self.path))
+    def _open_reader(self) -> duckdb.DuckDBPyConnection:
+        """The warehouse attached read-only to a new cursor (``_take``)."""
+        con = self._take()
         try:
-            _attach(con, self.path, read_only)
-            con.execute("SET TimeZone = 'UTC'")
+            _attach(con, self.path, read_only=True)
         except BaseException:
             instances.give_back(con)
             raise
@@ -282,7 +315,7 @@ class Warehouse:
             with self.write():
                 pass
         with self._locked(fcntl.LOCK_SH):
-            con = self._connect(read_only=True)
+            con = self._open_reader()
             try:
                 yield con
             finally:
@@ -307,9 +340,14 @@ def attach_anew(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()
     if row is None or row[0] is None:
         raise RuntimeError("the connection has no warehouse attached")
+    detach(con)
+    _attach(con, Path(row[0]), read_only=bool(row[1]))
+
+
+def detach(con: duckdb.DuckDBPyConnection) -> None:
+    """Detach the warehouse from ``con`` (which checkpoints it and closes its file)."""
     con.execute("USE memory")
     con.execute(f"DETACH {_ALIAS}")
-    _attach(con, Path(row[0]), read_only=bool(row[1]))
 
 
 def _publish(session: WriteSession, db_path: Path) -> Path:

@@ -12,8 +12,9 @@ for the use (``connection.py``). When the connection is given back:
 - every attached database is detached, which checkpoints it and closes its file, as closing
   the instance did.
 
-An instance is closed instead when its use set a memory limit of its own (a big use) or
-when any of this fails (the error is raised). At most ``MAX_IDLE`` wait.
+An instance is closed instead when its use set a memory limit of its own (a big use), left
+tables in its in-memory catalog, or when any of this fails (the error is raised). At most
+``MAX_IDLE`` wait.
 """
 
 from __future__ import annotations
@@ -95,7 +96,11 @@ def give_back(cursor: duckdb.DuckDBPyConnection) -> None:
             now = instance.current()
         except duckdb.OutOfMemoryException:  # a limit so low that not even this query runs
             now = None
-        if now is None or now["memory_limit"] != instance.settings["memory_limit"]:
+        if (
+            now is None
+            or now["memory_limit"] != instance.settings["memory_limit"]
+            or _has_own_tables(con)
+        ):
             # A use that set a memory limit of its own is a big one (loading, the checks,
             # publishing), and DuckDB's allocator keeps what it freed while the instance
             # lives (kept, an instance that had loaded and checked 300,000 documents started
@@ -123,6 +128,15 @@ def give_back(cursor: duckdb.DuckDBPyConnection) -> None:
         del _idle[:-MAX_IDLE]
     for old in evicted:
         old.con.close()
+
+
+def _has_own_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a use left tables in the instance's own in-memory catalog (a failed sync's
+    staged batch): dropping them would not give their memory back to the system."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' AND NOT temporary"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _after_fork() -> None:
