@@ -63,6 +63,35 @@ def test_a_staged_table_outlives_a_yield_and_a_reconnect(tmp_path: Path) -> None
     assert marks == ["first batch", "other", "staged"]
 
 
+def test_a_staged_table_spilled_to_disk_outlives_another_writers_spills(tmp_path: Path) -> None:
+    """Every writer spills to ``<warehouse>.tmp``, and a session's instance now lives on
+    while another writer has the file. DuckDB 2.0.1 names spill files after their instance
+    and removes only its own when it closes (before, two instances in one directory read
+    and deleted each other's: ``duckdb>=2.0.1`` in pyproject)."""
+    wh = _with_marks(tmp_path)
+    spill = "SELECT md5(range::VARCHAR) AS m FROM range(1000000)"  # 45 MB under 16 MB
+    with wh.session(memory_limit="16MB", threads=1) as session:
+        with session.staging_cursor() as staging:
+            staging.execute(f"CREATE TABLE memory.main.staged AS {spill}")
+
+        def other_writer() -> None:
+            with (
+                wh.session(memory_limit="16MB", threads=1) as other,
+                other.staging_cursor() as theirs,
+            ):
+                theirs.execute(f"CREATE TABLE memory.main.theirs AS {spill}")
+                theirs.execute("DROP TABLE memory.main.theirs")
+
+        writer = threading.Thread(target=other_writer)
+        writer.start()
+        writer.join(timeout=60)
+        counted = session.connection.execute(
+            "SELECT count(DISTINCT m) FROM memory.main.staged"
+        ).fetchone()
+        assert counted == (1_000_000,)
+        session.connection.execute("DROP TABLE memory.main.staged")
+
+
 def _with_marks(tmp_path: Path) -> Warehouse:
     """A warehouse with an empty table ``marks`` for writers to sign."""
     wh = Warehouse(tmp_path / "warehouse.duckdb")
