@@ -13,7 +13,7 @@ from invoice_pipeline.billingo.mapping import MAPPING
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.server import Request, Response
 from invoice_pipeline.http import RetryPolicy
-from invoice_pipeline.sync.loader import BatchCounts, load_batch, stage_batch
+from invoice_pipeline.sync.loader import BatchCounts, drop_staged, load_batch, stage_batch
 from invoice_pipeline.warehouse import Warehouse, connection
 from invoice_pipeline.warehouse.connection import WriteSession
 from invoice_pipeline_tests.helpers import configure, scalar, sync
@@ -332,7 +332,7 @@ def test_a_batch_of_new_documents_deletes_nothing_and_a_changed_one_replaces_its
                 deletes = [
                     m for (m,) in logged.fetchall() if m.lstrip().upper().startswith("DELETE")
                 ]
-            con.execute("DROP TABLE memory.main.staged")
+            drop_staged(con, "staged")
         return counts, deletes
 
     with client:

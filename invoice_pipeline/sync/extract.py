@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass, field
 
 from invoice_pipeline import config
 from invoice_pipeline.sync import log, page_memory
 from invoice_pipeline.sync.id_set import IdSet
 from invoice_pipeline.sync.loader import (
     BatchCounts,
+    drop_staged,
     load_batch,
     stage_batch,
     store_listing_hashes,
@@ -50,6 +52,37 @@ LOAD_THREADS = 1
 FIRST_BATCH_DOCUMENTS = 1024
 
 
+@dataclass
+class _Batch:
+    """The pages of one write transaction, and which of their documents DuckDB loads."""
+
+    pages: list[ValidatedPage] = field(default_factory=list)
+    excluded: list[list[int]] = field(default_factory=list)  # per page: indexes not to load
+    # Pages remembered unchanged from the last sync hold only stored, unchanged documents:
+    # DuckDB need not look at them. Pages that had in-sync duplicates are not remembered
+    # (their copy of a document may be newer than the one stored).
+    same: set[int] = field(default_factory=set)
+    size: int = 0  # documents not excluded
+
+    def add(self, page: ValidatedPage, skip: list[int], same: bool) -> None:
+        if same:
+            self.same.add(len(self.pages))
+        self.pages.append(page)
+        self.excluded.append(skip)
+        self.size += len(page.ids) - len(skip)
+
+    def skipped(self) -> int:
+        """Documents counted as skipped without DuckDB: those of ``same`` pages, and those
+        listed unchanged and not fetched."""
+        same = sum(len(self.pages[i].ids) - len(self.excluded[i]) for i in self.same)
+        return same + sum(len(p.unchanged) for p in self.pages)
+
+    def loaded(self) -> tuple[list[ValidatedPage], list[list[int]]]:
+        """The pages DuckDB looks at (all but ``same``), with their excluded indexes."""
+        keep = [i for i in range(len(self.pages)) if i not in self.same]
+        return [self.pages[i] for i in keep], [self.excluded[i] for i in keep]
+
+
 def extract(
     wh: Warehouse,
     mapping: SourceMapping,
@@ -71,10 +104,7 @@ def extract(
     rejected_seen: set[int] = set()
     listed_unchanged = IdSet()
     totals = BatchCounts()
-    batch: list[ValidatedPage] = []
-    excluded: list[list[int]] = []
-    same: set[int] = set()  # the batch's pages remembered unchanged from the last sync
-    batch_size = 0
+    batch = _Batch()
     target = min(batch_documents, FIRST_BATCH_DOCUMENTS)  # then doubling up to batch_documents
 
     # Pages to remember for the next sync, stored with a batch once ``STORE_PAGES`` wait and
@@ -96,34 +126,25 @@ def extract(
         return table
 
     def write(
-        pages_: list[ValidatedPage],
-        excluded_: list[list[int]],
-        same_: set[int],
-        load: list[int],
+        batch_: _Batch,
+        loaded: tuple[list[ValidatedPage], list[list[int]]],
         staged: Future[str | None],
         final: bool,
     ) -> None:
         nonlocal last_commit, stored_pages
         unsaved.update(
             (p.page_key, RememberedPage.of(p))
-            for p, skip in zip(pages_, excluded_, strict=True)
+            for p, skip in zip(batch_.pages, batch_.excluded, strict=True)
             if p.page_key and len(skip) == len(p.rejected)
         )
-        skipped = sum(len(pages_[i].ids) - len(excluded_[i]) for i in same_)
-        totals.skipped += skipped + sum(len(p.unchanged) for p in pages_)  # listed, not fetched
+        totals.skipped += batch_.skipped()
         table = staged.result()
-        if not load and not final and time.monotonic() - last_commit < UNCHANGED_COMMIT_S:
+        if not loaded[0] and not final and time.monotonic() - last_commit < UNCHANGED_COMMIT_S:
             return  # nothing to store but progress: it waits a little
         with session.transaction() as con:
             counts = load_batch(con, mapping, company_id, table) if table else BatchCounts()
             totals.add(counts)
-            store_listing_hashes(
-                con,
-                mapping.source,
-                company_id,
-                [pages_[i] for i in load],
-                [excluded_[i] for i in load],
-            )
+            store_listing_hashes(con, mapping.source, company_id, *loaded)
             if final or len(unsaved) >= STORE_PAGES:
                 page_memory.store(con, mapping.source, company_id, unsaved, stored_pages)
                 stored_pages += len(unsaved)
@@ -136,27 +157,18 @@ def extract(
             metrics.api_calls_made = api_calls()
             log.record(con, log_id, metrics)
         if table:
-            con.execute(f"DROP TABLE memory.main.{table}")
+            drop_staged(con, table)
         last_commit = time.monotonic()
         session.wrote(counts.created + counts.updated)  # reconnects now and then
         session.yield_to_waiting()  # other companies' syncs write between our batches
 
-    def submit(
-        pages_: list[ValidatedPage],
-        excluded_: list[list[int]],
-        same_: set[int],
-        final: bool,
-        previous: Future[None] | None,
-    ) -> Future[None]:
+    def submit(batch_: _Batch, final: bool, previous: Future[None] | None) -> Future[None]:
         """Stage the batch now; write it once the batch before it is written."""
-        # A page remembered unchanged from the last sync (``same_``) holds only stored,
-        # unchanged documents: DuckDB need not look at it. Pages that had in-sync duplicates
-        # are not remembered (their copy of a document may be newer than the one stored).
-        load = [i for i in range(len(pages_)) if i not in same_]
-        staged = stager.submit(stage, [pages_[i] for i in load], [excluded_[i] for i in load])
+        loaded = batch_.loaded()
+        staged = stager.submit(stage, *loaded)
         if previous is not None:
             previous.result()
-        return writer.submit(write, pages_, excluded_, same_, load, staged, final)
+        return writer.submit(write, batch_, loaded, staged, final)
 
     with (
         wh.session(memory_limit=config.duckdb_load_memory(), threads=LOAD_THREADS) as session,
@@ -181,17 +193,15 @@ def extract(
                     skip.append(index)
             metrics.errors.extend(page.problems)
             listed_unchanged.update(page.unchanged)
-            if page.page_key and remembered.is_unchanged(page):
-                same.add(len(batch))
-                page.drop_body()  # not loaded (``write``): a batch of such held 30 MB
-            batch.append(page)
-            excluded.append(skip)
-            batch_size += len(page.ids) - len(skip)
-            if batch_size >= target:
-                pending = submit(batch, excluded, same, False, pending)
-                batch, excluded, same, batch_size = [], [], set(), 0
+            same = bool(page.page_key) and remembered.is_unchanged(page)
+            if same:
+                page.drop_body()  # not loaded (``_Batch.loaded``): a batch of such held 30 MB
+            batch.add(page, skip, same)
+            if batch.size >= target:
+                pending = submit(batch, False, pending)
+                batch = _Batch()
                 target = min(batch_documents, 2 * target)
-        submit(batch, excluded, same, True, pending).result()  # the rest, the final api calls
+        submit(batch, True, pending).result()  # the rest, and the final api call count
     seen.update(rejected_seen)
     seen.update(listed_unchanged)
     return seen

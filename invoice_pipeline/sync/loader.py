@@ -29,6 +29,9 @@ _KEY = "source = $source AND company_id = $company"
 _DOCUMENTS = page_documents(
     "raw_batch", {"ids": "BIGINT", "volatile": "VARCHAR"}, {"skip": "BIGINT"}
 )
+# Where staged batches live: the instance's in-memory catalog, which every cursor of the
+# instance sees (a table of ``temp`` would be seen by the staging cursor alone).
+_STAGED = "memory.main.{table}"
 # The staged documents to store: read in place, their parsed structs never copied.
 _CHANGED = """(SELECT c.content_hash, first_seen_at, last_changed_at, s.d
                FROM changed c JOIN {staged} s USING (document_id))"""
@@ -60,7 +63,7 @@ def stage_batch(
     with registered(con, "raw_batch", page_table(pages)):
         con.execute(
             f"""
-            CREATE TABLE memory.main.{table} AS
+            CREATE TABLE {_STAGED.format(table=table)} AS
             WITH docs AS ({_DOCUMENTS})
             SELECT ids AS document_id, doc,
                    md5(CASE WHEN volatile IS NULL THEN CAST(doc AS VARCHAR)
@@ -80,10 +83,9 @@ def load_batch(
     con: duckdb.DuckDBPyConnection, mapping: SourceMapping, company_id: int, table: str
 ) -> BatchCounts:
     """Upsert the documents staged in ``table`` (``stage_batch``), in ``con``'s transaction;
-    the staged table stays (it is dropped after the commit: dropping a table of the
-    in-memory catalog in a transaction that writes the warehouse would write two databases)."""
+    the staged table stays (``drop_staged`` after the commit)."""
     params = {"source": mapping.source, "company": company_id}
-    staged = f"memory.main.{table}"
+    staged = _STAGED.format(table=table)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE changed AS
@@ -125,6 +127,12 @@ def load_batch(
         lines = _write_normalized(con, mapping, params, changed, replace=updated > 0)
     con.execute("DROP TABLE changed")
     return BatchCounts(created, updated, total - created - updated, lines)
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop a staged batch, outside the write transaction: one that wrote the warehouse may
+    not write the in-memory catalog too."""
+    con.execute(f"DROP TABLE {_STAGED.format(table=table)}")
 
 
 def normalize_pending(
