@@ -4,12 +4,14 @@ filters, determinism, exact money, mutations, scripted and random faults, rate l
 from __future__ import annotations
 
 import json
+import random
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +24,7 @@ import pytest
 
 from invoice_pipeline.emulators.billingo import BillingoEmulator
 from invoice_pipeline.emulators.billingo_json import encode
+from invoice_pipeline.emulators.knobs import FaultInjector
 
 TODAY = date(2025, 10, 27)
 KEY = "emu-test-key"
@@ -454,6 +457,23 @@ def test_random_faults_are_deterministic_for_a_seed() -> None:
             assert get(e, "/utils/time").status_code == 200  # only /documents routes fault
     assert outcomes[0] == outcomes[1]
     assert "200" in outcomes[0] and set(outcomes[0]) - {"200"}
+
+
+def test_random_faults_follow_the_request_and_attempt_not_arrival_order() -> None:
+    tries = [(key, f"GET /v3/documents?page={page}") for key in "ab" for page in range(40)] * 3
+
+    def faults(order: list[tuple[str, str]]) -> dict[tuple[str, str, int], str | None]:
+        injector, seen = FaultInjector(0.3, seed=5), Counter[tuple[str, str]]()
+        drawn = {}
+        for key, request in order:
+            seen[key, request] += 1
+            drawn[key, request, seen[key, request]] = injector.next_random(key, request)
+        return drawn
+
+    drawn = faults(tries)
+    assert drawn == faults(tries[::-1]) == faults(random.Random(1).sample(tries, len(tries)))
+    assert 0 < sum(map(bool, drawn.values())) < len(drawn)
+    assert all(drawn["a", r, n] == drawn["b", r, n] for _, r, n in drawn)  # keys count apart
 
 
 @pytest.mark.parametrize("mode", ["seconds", "http-date", "none"])

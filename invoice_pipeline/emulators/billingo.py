@@ -220,7 +220,7 @@ class BillingoEmulator:
         path = request.path.rstrip("/")
         fault = self._faults.next_scripted(key)
         if fault is None and path.startswith("/v3/documents"):
-            fault = self._faults.next_random()
+            fault = self._faults.next_random(key, request.target)
         if fault is not None:
             replaced = fault_response(fault, self.retry_after, headers)
             if replaced is not None:

@@ -202,7 +202,7 @@ class BillxEmulator:
         path = request.path.rstrip("/")
         fault = self._faults.next_scripted(key)
         if fault is None and request.method in _READ and path.startswith(PREFIX + "/"):
-            fault = self._faults.next_random()
+            fault = self._faults.next_random(key, request.target)
         if fault is not None:
             replaced = fault_response(fault, self.retry_after, headers)
             if replaced is not None:

@@ -107,8 +107,10 @@ class RateLimiter:
 class FaultInjector:
     """Scripted FIFO faults per key (or for any key) plus seeded random faults.
 
-    Random faults draw from one ``random.Random(seed)``, one draw per eligible request, so a
-    sequential client sees the same faults on the same requests for a given seed.
+    A random fault is a pure function of the seed, the request (method, path and query) and
+    which attempt at it this is for the key (``fault_for``), not of arrival order: a client
+    that fetches concurrently sees the same faults on the same requests as a sequential one,
+    so a test can check in advance that no request fails more often than the client retries.
     """
 
     def __init__(
@@ -122,7 +124,8 @@ class FaultInjector:
         self.rate = rate
         self.kinds = tuple(kinds)
         _check_kinds(self.kinds)
-        self._rng = random.Random(seed)
+        self.seed = seed
+        self._attempts: dict[tuple[str, str], int] = {}
         self._queues: dict[str | None, deque[str]] = {}
         self._lock = threading.Lock()
 
@@ -146,13 +149,20 @@ class FaultInjector:
                     return queue.popleft()
         return None
 
-    def next_random(self) -> str | None:
+    def fault_for(self, request: str, attempt: int) -> str | None:
+        """The random fault (or None) of the ``attempt``-th (from 1) try at ``request``."""
+        if self.rate <= 0.0:
+            return None
+        draw = random.Random(f"{self.seed}|{request}|{attempt}")
+        return draw.choice(self.kinds) if draw.random() < self.rate else None
+
+    def next_random(self, key: str, request: str) -> str | None:
+        """Count one more try at ``request`` by ``key``; its random fault, if any."""
         if self.rate <= 0.0:
             return None
         with self._lock:
-            if self._rng.random() < self.rate:
-                return self._rng.choice(self.kinds)
-        return None
+            attempt = self._attempts[key, request] = self._attempts.get((key, request), 0) + 1
+        return self.fault_for(request, attempt)
 
 
 def _check_kinds(kinds: Iterable[str]) -> None:

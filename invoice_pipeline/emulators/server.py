@@ -22,7 +22,7 @@ from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlencode
 
 SendMode = Literal["full", "truncated", "reset"]
 _INTERNAL_ERROR = b'{"error":{"message":"Emulator internal error"}}'
@@ -35,6 +35,12 @@ class Request:
     query: list[tuple[str, str]]  # in request order, blanks kept
     headers: HTTPMessage
     body: bytes = b""  # the raw request body (empty when none was sent)
+
+    @property
+    def target(self) -> str:
+        """Method, path and query (in request order): one request's identity."""
+        query = urlencode(self.query)
+        return f"{self.method} {self.path}?{query}" if query else f"{self.method} {self.path}"
 
 
 @dataclass
