@@ -81,6 +81,7 @@ class WriteSession:
         self._fd: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._attached = False
+        self._staging = False  # a staging cursor was handed out
         self._checked_at = 0.0
         self._written = 0  # documents written since the warehouse was attached
 
@@ -104,6 +105,7 @@ class WriteSession:
         """A new cursor on the session's instance, for work that needs no warehouse and no
         lock: it sees the instance's in-memory catalog (``memory``), which the session's
         connection sees too. The caller closes it."""
+        self._staging = True
         return self._instance().cursor()
 
     def _instance(self) -> duckdb.DuckDBPyConnection:
@@ -175,7 +177,7 @@ class WriteSession:
         """Give the connection back (checkpointed, the warehouse detached), release the lock."""
         try:
             if self._con is not None:
-                instances.give_back(self._con)
+                instances.give_back(self._con, staged=self._staging)
         finally:
             self._con = None
             self._attached = False

@@ -13,8 +13,8 @@ for the use (``connection.py``). When the connection is given back:
   the instance did.
 
 An instance is closed instead when its use set a memory limit of its own (a big use), left
-tables in its in-memory catalog, or when any of this fails (the error is raised). At most
-``MAX_IDLE`` wait.
+tables in its in-memory catalog (a write session's staged batches), or when any of this
+fails (the error is raised). At most ``MAX_IDLE`` wait.
 """
 
 from __future__ import annotations
@@ -81,9 +81,11 @@ def take(config: dict[str, str]) -> duckdb.DuckDBPyConnection:
     return cursor
 
 
-def give_back(cursor: duckdb.DuckDBPyConnection) -> None:
+def give_back(cursor: duckdb.DuckDBPyConnection, *, staged: bool = False) -> None:
     """Close ``cursor``; clean its instance and keep it idle, or close it. An error while
-    cleaning (a checkpoint that failed when detaching) is raised, as closing would raise it."""
+    cleaning (a checkpoint that failed when detaching) is raised, as closing would raise it.
+    ``staged``: the use may have made tables in the instance's in-memory catalog (looked up
+    only then: a reader's give-back stays one query)."""
     with _lock:
         lent = _lent.pop(id(cursor), None)
     if lent is None:  # lent before this process was forked: the parent's, left alone
@@ -99,7 +101,7 @@ def give_back(cursor: duckdb.DuckDBPyConnection) -> None:
         if (
             now is None
             or now["memory_limit"] != instance.settings["memory_limit"]
-            or _has_own_tables(con)
+            or (staged and _has_own_tables(con))
         ):
             # A use that set a memory limit of its own is a big one (loading, the checks,
             # publishing), and DuckDB's allocator keeps what it freed while the instance
