@@ -81,11 +81,15 @@ def gram_words(text: str) -> list[int]:
 _GRAM_CODE = " + ".join(
     f"unicode(substr(number, i + {k}, 1))::BIGINT * {f}" for k, f in enumerate(_GRAM_FACTORS)
 )
-_GRAM_COLUMNS = ", ".join(
-    f"bit_or(CASE WHEN bit // 128 = {k} THEN 1::UHUGEINT << (bit % 128)::UHUGEINT END) AS g{k}"
+# Each invoice number's trigram bits (``gram_words``), as the four signature words of the number.
+_GRAM_BITS_OF_NUMBER = (
+    f"list_transform(range(1, length(number) - 1), lambda i: ({_GRAM_CODE}) % {_GRAM_BITS})"
+)
+_NUMBER_WORDS = ", ".join(
+    f"list_aggregate(list_transform(list_filter(bits, lambda b: b // 128 = {k}), "
+    f"lambda b: 1::UHUGEINT << (b % 128)::UHUGEINT), 'bit_or') AS w{k}"
     for k in range(GRAM_WORDS)
 )
-_KEYS = "company_id, source, payment_status, invoice_date, chunk"
 _INVOICE_DAYS_TABLE = f"""
     CREATE TABLE snap.snapshot_invoice_days (
         company_id INTEGER, source VARCHAR, payment_status VARCHAR, invoice_date DATE,
@@ -94,35 +98,29 @@ _INVOICE_DAYS_TABLE = f"""
     """
 # Run once per round of the invoices' copy, on that round's rows (``{invoices}``): a
 # (company, day) never spans two rounds, and appended round after round the rows stay in
-# order. In one pass over 1,000,000 invoices the numbers' table (in memory) was
-# publishing's peak.
+# order. One pass: each number's words from its own list of trigram bits, OR-ed per chunk
+# (100,000 invoices: 0.17 s; with a table of the numbers, one row per trigram unnested from
+# it and grouped, joined to the counts, 0.28 s).
 _INVOICE_DAYS = [
     f"""
-    CREATE TABLE scratch.snapshot_numbers AS
-    SELECT company_id, source, payment_status, invoice_date,
-           lower(invoice_number) AS number,
-           (row_number() OVER (PARTITION BY company_id, source, payment_status, invoice_date
-                               ORDER BY invoice_id) - 1) // {_CHUNK} AS chunk
-    FROM ({{invoices}}) WHERE deleted_at IS NULL
-    """,
-    f"""
     INSERT INTO snap.snapshot_invoice_days
-    SELECT k.company_id, k.source, k.payment_status, k.invoice_date, k.invoices, k.numbers,
-           {", ".join(f"coalesce(g.g{k}, 0)" for k in range(GRAM_WORDS))}
-    FROM (SELECT {_KEYS}, count(*) AS invoices, string_agg(number, chr(10)) AS numbers
-          FROM scratch.snapshot_numbers GROUP BY ALL) k
-    LEFT JOIN (
-        SELECT {_KEYS}, {_GRAM_COLUMNS}
-        FROM (SELECT {_KEYS}, ({_GRAM_CODE}) % {_GRAM_BITS} AS bit
-              FROM (SELECT *, unnest(range(1, length(number) - 1)) AS i
-                    FROM scratch.snapshot_numbers))
-        GROUP BY ALL) g
-    ON k.company_id = g.company_id AND k.source = g.source AND k.chunk = g.chunk
-       AND k.payment_status IS NOT DISTINCT FROM g.payment_status
-       AND k.invoice_date IS NOT DISTINCT FROM g.invoice_date
-    ORDER BY k.company_id, k.invoice_date DESC NULLS LAST, k.source, k.payment_status
+    SELECT company_id, source, payment_status, invoice_date, count(*),
+           string_agg(number, chr(10)),
+           {", ".join(f"coalesce(bit_or(w{k}), 0)" for k in range(GRAM_WORDS))}
+    FROM (
+        SELECT *, {_NUMBER_WORDS}
+        FROM (
+            SELECT *, {_GRAM_BITS_OF_NUMBER} AS bits
+            FROM (
+                SELECT company_id, source, payment_status, invoice_date,
+                       lower(invoice_number) AS number,
+                       (row_number() OVER (
+                           PARTITION BY company_id, source, payment_status, invoice_date
+                           ORDER BY invoice_id) - 1) // {_CHUNK} AS chunk
+                FROM ({{invoices}}) WHERE deleted_at IS NULL)))
+    GROUP BY company_id, source, payment_status, invoice_date, chunk
+    ORDER BY company_id, invoice_date DESC NULLS LAST, source, payment_status
     """,
-    "DROP TABLE scratch.snapshot_numbers",
 ]
 
 # Rows a range of the data signature reads (``_table_signature``): 256 of the writers'
