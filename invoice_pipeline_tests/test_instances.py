@@ -2,7 +2,9 @@
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -143,4 +145,29 @@ def test_an_instance_left_with_staged_tables_is_closed_not_kept(wh: Warehouse) -
     assert _idle(wh) == []
     with wh.read() as con:
         assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    _assert_clean(wh)
+
+
+def test_a_closed_instance_is_replaced_by_a_spare_made_in_the_background(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uses with limits of their own close their instances, one after the other (as a sync
+    does after its crawl): each next take finds a spare made on another thread."""
+    with wh.write() as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    made_on: list[str] = []
+    connect = duckdb.connect
+
+    def recording(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        made_on.append(threading.current_thread().name)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", recording)
+    for n in range(3):
+        with wh.session(memory_limit="64MB") as session, session.transaction() as con:
+            con.execute("INSERT INTO t VALUES (?)", [n])
+        assert _idle(wh) == []  # closed
+    with wh.read() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (3,)
+    assert made_on and set(made_on) == {"duckdb-spare"}
     _assert_clean(wh)

@@ -15,6 +15,11 @@ for the use (``connection.py``). When the connection is given back:
 An instance is closed instead when its use set a memory limit of its own (a big use), left
 tables in its in-memory catalog (a write session's staged batches), or when any of this
 fails (the error is raised). At most ``MAX_IDLE`` wait.
+
+When a take leaves no idle instance, a spare one is made on a thread of its own (DuckDB lets
+go of the GIL meanwhile), so that the next take need not wait for it: after its crawl a sync
+closes four big uses' instances (loading, the deletion scan, the checks, publishing), each
+followed by a take.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import duckdb
@@ -58,19 +64,28 @@ class _Instance:
 _lock = threading.Lock()
 _idle: list[_Instance] = []
 _lent: dict[int, tuple[duckdb.DuckDBPyConnection, _Instance]] = {}  # id(cursor) -> both
+_spares: dict[tuple[tuple[str, str], ...], Future[_Instance]] = {}  # by config, being made
 
 
 def take(config: dict[str, str]) -> duckdb.DuckDBPyConnection:
-    """A fresh cursor on an idle instance with ``config`` (a new instance if none waits)."""
-    found = None
+    """A fresh cursor on an idle instance with ``config`` (the spare, or a new instance, if
+    none waits)."""
+    found = spare = None
     with _lock:
         for n in range(len(_idle) - 1, -1, -1):
             if _idle[n].config == config:
                 found = _idle.pop(n)
                 break
+        else:
+            spare = _spares.pop(_key(config), None)
+    if spare is not None:
+        try:
+            found = spare.result()
+        except Exception:  # made anew below, which raises the error where it belongs
+            found = None
     if found is None:
-        con = duckdb.connect(":memory:", config=config)
-        found = _Instance(con, dict(config))
+        found = _new(config)
+    _keep_a_spare(config)
     try:
         cursor = found.con.cursor()
     except BaseException:
@@ -132,6 +147,32 @@ def give_back(cursor: duckdb.DuckDBPyConnection, *, staged: bool = False) -> Non
         old.con.close()
 
 
+def _new(config: dict[str, str]) -> _Instance:
+    return _Instance(duckdb.connect(":memory:", config=config), dict(config))
+
+
+def _key(config: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(config.items()))
+
+
+def _keep_a_spare(config: dict[str, str]) -> None:
+    """Start making a spare instance with ``config`` unless one is idle or being made."""
+    key = _key(config)
+    with _lock:
+        if key in _spares or any(i.config == config for i in _idle):
+            return
+        spare: Future[_Instance] = Future()
+        _spares[key] = spare
+
+    def make() -> None:
+        try:
+            spare.set_result(_new(config))
+        except BaseException as exc:
+            spare.set_exception(exc)
+
+    threading.Thread(target=make, name="duckdb-spare").start()
+
+
 def _has_own_tables(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether a use left tables in the instance's own in-memory catalog (a failed sync's
     staged batch): dropping them would not give their memory back to the system."""
@@ -150,10 +191,21 @@ def _after_fork() -> None:
     inherited = [i.con for i in _idle] + [
         c for lent in _lent.values() for c in (lent[0], lent[1].con)
     ]
+    inherited += [s.result().con for s in _spares.values() if s.done() and not s.exception()]
     for con in inherited:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(con))  # never destroyed
     _idle.clear()
     _lent.clear()
+    _spares.clear()
 
 
-os.register_at_fork(after_in_child=_after_fork)
+def _before_fork() -> None:
+    """Wait until no spare is being made: its thread could hold a lock of DuckDB's at the
+    fork, which the child, where that thread does not exist, would then wait for forever."""
+    with _lock:
+        being_made = list(_spares.values())
+    for spare in being_made:
+        spare.exception()  # returns once the spare is made (or failed)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
