@@ -17,7 +17,7 @@ from invoice_pipeline.orchestration.run_logger import LOGGERS
 from invoice_pipeline.orchestration.schedules import frequent_sync, nightly_sync, sync_freshness
 from invoice_pipeline.orchestration.sensors import sync_failure_alerts
 from invoice_pipeline.orchestration.warehouse_assets import normalized_tables, sync_logs
-from invoice_pipeline.resources import SourceApiResource, WarehouseResource
+from invoice_pipeline.resources import NoValuesIOManager, SourceApiResource, WarehouseResource
 
 
 def _db_path() -> str | dg.EnvVar:
@@ -38,6 +38,7 @@ defs = dg.Definitions(
         "warehouse": WarehouseResource(db_path=_db_path()),
         "source_api": SourceApiResource.from_env(),
         "notifier": notifier_from_env(),
+        "io_manager": NoValuesIOManager(),
     },
     loggers=LOGGERS,
 )
