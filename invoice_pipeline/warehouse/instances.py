@@ -170,7 +170,10 @@ def _keep_a_spare(config: dict[str, str]) -> None:
         except BaseException as exc:
             spare.set_exception(exc)
 
-    threading.Thread(target=make, name="duckdb-spare").start()
+    try:
+        threading.Thread(target=make, name="duckdb-spare").start()
+    except RuntimeError as exc:  # no new threads (the interpreter is shutting down)
+        spare.set_exception(exc)  # the next take makes its own
 
 
 def _has_own_tables(con: duckdb.DuckDBPyConnection) -> bool:
