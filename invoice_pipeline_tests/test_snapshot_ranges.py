@@ -138,7 +138,9 @@ def test_the_data_signature_read_in_rowid_ranges_is_that_of_one_scan(
 
 
 def _days(target: str) -> list[tuple[object, ...]]:
-    """The per-day summary's rows; asserts they are stored in the summary's sort order."""
+    """The per-day summary's rows; asserts they are stored in the summary's sort order, and
+    that each row's count and signature words are those of its numbers (``gram_words``, the
+    search's side of the signature)."""
     con = duckdb.connect(target, read_only=True)
     try:
         order = "company_id, invoice_date DESC NULLS LAST, source, payment_status"
@@ -151,6 +153,12 @@ def _days(target: str) -> list[tuple[object, ...]]:
     finally:
         con.close()
     assert rows
+    for row in rows:
+        numbers = str(row[5]).split("\n")
+        words = [0] * snapshot.GRAM_WORDS
+        for number in numbers:
+            words = [a | b for a, b in zip(words, snapshot.gram_words(number), strict=True)]
+        assert (row[4], list(row[6:])) == (len(numbers), words), row[:4]
     return rows
 
 
