@@ -65,6 +65,8 @@ def test_changes_between_syncs_are_counted_exactly(
 ) -> None:
     configure(wh, emulator, api_key, docs=150)
     sync(wh, dagster_instance)
+    before = _seen_and_changed(wh)
+    assert all(first == changed for first, changed in before.values())  # all new at once
     docs = emulator.documents(api_key)
     unpaid = next(d for d in docs if d["payment_status"] in ("outstanding", "expired"))
     original = next(
@@ -88,6 +90,32 @@ def test_changes_between_syncs_are_counted_exactly(
     assert cancelled == (True,)
     assert {cancellation["id"], new["id"]} <= ids
     assert len(ids) == 152
+    # Stored times: an updated document keeps when it was first seen, a new one is first
+    # seen now, an unchanged one keeps both (raw documents and invoices agree throughout).
+    after = _seen_and_changed(wh)
+    now = after[new["id"]][0]
+    assert after[new["id"]] == after[cancellation["id"]] == (now, now) and now > max(
+        changed for _, changed in before.values()
+    )
+    for updated in (unpaid["id"], original["id"]):
+        assert after[updated] == (before[updated][0], now)
+    assert {k: v for k, v in after.items() if k in before and v == before[k]}.keys() == (
+        before.keys() - {unpaid["id"], original["id"]}
+    )
+
+
+def _seen_and_changed(wh: Warehouse) -> dict[int, tuple[object, object]]:
+    """Per document: (first_seen_at, last_changed_at), asserted equal in raw_documents and
+    invoices."""
+    with wh.read() as con:
+        raw = con.execute(
+            "SELECT document_id, first_seen_at, last_changed_at FROM raw_documents"
+        ).fetchall()
+        inv = con.execute(
+            "SELECT invoice_id, first_seen_at, last_changed_at FROM invoices"
+        ).fetchall()
+    assert sorted(raw) == sorted(inv)
+    return {r[0]: (r[1], r[2]) for r in raw}
 
 
 @pytest.mark.parametrize(("docs", "calls"), [(0, 1), (100, 1), (101, 2)])

