@@ -32,6 +32,13 @@ class WarehouseBusyError(RuntimeError):
 # batches rather than every one, small enough that memory stays flat as accounts grow.
 CHECKPOINT_THRESHOLD = "128MB"
 
+# Row groups an insert buffers before it writes them to the file (DuckDB's default: 5). One:
+# each is compressed and written as soon as it is full, rather than five at a time and at
+# the commit. The batch writer alone stored 100,000 documents in 2.27-2.44 s against
+# 2.48-2.60 (its commits 0.18 s against 0.82); full syncs 7.45 and 7.76 s against 7.62 and
+# 8.06 (medians of five interleaved pairs, twice; faster in 7 of 10).
+WRITE_BUFFER_ROW_GROUPS = 1
+
 # How often a write session looks for waiting writers and readers between its transactions.
 YIELD_CHECK_S = 0.05
 
@@ -110,7 +117,10 @@ class WriteSession:
 
     def _instance(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            settings: dict[str, str | int] = {"checkpoint_threshold": CHECKPOINT_THRESHOLD}
+            settings: dict[str, str | int] = {
+                "checkpoint_threshold": CHECKPOINT_THRESHOLD,
+                "write_buffer_row_group_count": WRITE_BUFFER_ROW_GROUPS,
+            }
             if self._memory_limit is not None:
                 settings["memory_limit"] = self._memory_limit
             if self._threads is not None:

@@ -38,7 +38,7 @@ MAX_IDLE = 2
 
 # The global settings warehouse connections change besides those of the instance's config
 # (``SET`` with no scope changes these for the whole instance).
-RESTORED = ("threads", "checkpoint_threshold")
+RESTORED = ("threads", "checkpoint_threshold", "write_buffer_row_group_count")
 
 _INTERNAL = {"memory", "system", "temp"}
 
