@@ -17,6 +17,7 @@ from invoice_pipeline.sync.loader import BatchCounts, drop_staged, load_batch, s
 from invoice_pipeline.warehouse import Warehouse, connection
 from invoice_pipeline.warehouse.connection import WriteSession
 from invoice_pipeline_tests.helpers import configure, scalar, sync
+from invoice_pipeline_tests.warehouse_checks import per_document
 
 
 def _lines(emu: BillingoEmulator, key: str) -> int:
@@ -104,18 +105,12 @@ def test_changes_between_syncs_are_counted_exactly(
     )
 
 
-def _seen_and_changed(wh: Warehouse) -> dict[int, tuple[object, object]]:
+def _seen_and_changed(wh: Warehouse) -> dict[int, tuple[object, ...]]:
     """Per document: (first_seen_at, last_changed_at), asserted equal in raw_documents and
     invoices."""
-    with wh.read() as con:
-        raw = con.execute(
-            "SELECT document_id, first_seen_at, last_changed_at FROM raw_documents"
-        ).fetchall()
-        inv = con.execute(
-            "SELECT invoice_id, first_seen_at, last_changed_at FROM invoices"
-        ).fetchall()
-    assert sorted(raw) == sorted(inv)
-    return {r[0]: (r[1], r[2]) for r in raw}
+    raw, invoices = per_document(wh, "first_seen_at", "last_changed_at")
+    assert raw == invoices
+    return {doc_id: times for (_, doc_id), times in raw.items()}
 
 
 @pytest.mark.parametrize(("docs", "calls"), [(0, 1), (100, 1), (101, 2)])

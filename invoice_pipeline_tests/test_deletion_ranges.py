@@ -11,6 +11,7 @@ from invoice_pipeline.sync import deletions
 from invoice_pipeline.sync.id_set import IdSet
 from invoice_pipeline.warehouse import Warehouse
 from invoice_pipeline.warehouse.limits import SCAN_MEMORY
+from invoice_pipeline_tests.warehouse_checks import per_document
 
 ids = st.integers(0, 60) | st.sampled_from([-(2**63), -1, 2**63 - 1])  # dense, and the ends
 
@@ -40,20 +41,13 @@ def _store(wh: Warehouse, stored: set[int], marked: set[int], other: set[int]) -
 
 def _marks(wh: Warehouse) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
     """(company, id) -> marked, of raw documents and of invoices."""
-    with wh.read() as con:
-        raw = con.execute(
-            "SELECT company_id, document_id, deleted_at IS NOT NULL FROM raw_documents"
-        ).fetchall()
-        inv = con.execute(
-            "SELECT company_id, invoice_id, deleted_at IS NOT NULL FROM invoices"
-        ).fetchall()
-        differ = con.execute(
-            "SELECT count(*) FROM invoices i JOIN raw_documents r ON "
-            "(i.company_id, i.invoice_id) = (r.company_id, r.document_id) "
-            "WHERE i.deleted_at IS DISTINCT FROM r.deleted_at"
-        ).fetchall()
-    assert differ == [(0,)]  # the same mark, to the microsecond
-    return {(c, i): m for c, i, m in raw}, {(c, i): m for c, i, m in inv}
+    raw, inv = per_document(wh, "deleted_at")
+    differ = [key for key, mark in inv.items() if key in raw and raw[key] != mark]
+    assert differ == []  # the same mark, to the microsecond
+    return (
+        {key: mark is not None for key, (mark,) in raw.items()},
+        {key: mark is not None for key, (mark,) in inv.items()},
+    )
 
 
 @settings(max_examples=60, deadline=None)

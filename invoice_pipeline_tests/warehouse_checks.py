@@ -134,3 +134,17 @@ def running_logs(wh: Warehouse) -> int:
     with wh.read() as con:
         row = con.execute("SELECT count(*) FROM sync_logs WHERE status = 'RUNNING'").fetchone()
     return int(row[0]) if row else 0
+
+
+def per_document(
+    wh: Warehouse, *columns: str
+) -> tuple[dict[tuple[int, int], tuple[Any, ...]], dict[tuple[int, int], tuple[Any, ...]]]:
+    """(company, document id) -> the ``columns`` (SQL expressions over either table), of the
+    raw documents and of the invoices, to compare what the two tables keep of each document."""
+    select = ", ".join(columns)
+    with wh.read() as con:
+        raw = con.execute(f"SELECT company_id, document_id, {select} FROM raw_documents")
+        raw_rows = {(r[0], r[1]): tuple(r[2:]) for r in raw.fetchall()}
+        inv = con.execute(f"SELECT company_id, invoice_id, {select} FROM invoices")
+        invoice_rows = {(r[0], r[1]): tuple(r[2:]) for r in inv.fetchall()}
+    return raw_rows, invoice_rows
